@@ -1,0 +1,1 @@
+"""The ``llmsight`` command line (typer + rich)."""

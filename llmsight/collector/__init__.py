@@ -1,0 +1,1 @@
+"""The collector: OTLP receivers -> processors -> ClickHouse exporter, as in the OpenTelemetry Collector."""

@@ -1,0 +1,1 @@
+"""Exporters write batches of rows to storage (ClickHouse)."""

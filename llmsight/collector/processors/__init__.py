@@ -1,0 +1,1 @@
+"""Processors sit between receivers and the exporter: batching, redaction."""

@@ -1,0 +1,52 @@
+"""The one settings object for the collector, store and evaluator.
+
+Values come from command-line flags (the CLI passes them in), then ``LLMSIGHT_*``
+environment variables, then these defaults. The instrumentation does not use this
+module: it reads the standard ``OTEL_*`` variables so apps need no pydantic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STORE = "chdb://./.llmsight/clickhouse"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLMSIGHT_", extra="ignore")
+
+    # Store
+    clickhouse_url: str = Field(DEFAULT_STORE, description="chdb://PATH (embedded) or http(s)://user:pass@host:8123/db")
+    retention_days: int = Field(30, description="Days of data kept by ClickHouse TTL; 0 keeps everything")
+
+    # Collector
+    host: str = "127.0.0.1"
+    http_port: int = 4318
+    grpc_port: int = 4317
+    query_port: int = Field(8124, description="Read-only ClickHouse-compatible HTTP endpoint; 0 disables it")
+    max_body_bytes: int = Field(64 * 1024 * 1024, description="Largest request body after decompression")
+    batch_max_spans: int = Field(20_000, description="Insert when this many spans are waiting")
+    batch_timeout_ms: int = Field(200, description="Insert at least this often while spans are waiting")
+    queue_max_spans: int = Field(200_000, description="Spans held in memory before senders get 429")
+    queue_max_bytes: int = Field(256 * 1024 * 1024, description="Request bytes held in memory before 429")
+    ingest_tokens: str = Field("", description="Comma-separated bearer tokens; token=tenant binds a tenant")
+
+    # Evaluator (judge)
+    judge_model: str = ""
+    judge_base_url: str = ""
+    judge_api_key: str = ""
+    evaluate_interval_s: float = Field(60.0, description="How often `serve` runs the evaluator when a judge is set")
+    sample_rate: float = 0.1
+
+    @property
+    def data_dir(self) -> Path:
+        """Directory for files the collector keeps beside an embedded store (serve.json, spool)."""
+        from llmsight.store.url import parse_store_url
+
+        store = parse_store_url(self.clickhouse_url)
+        if store.embedded:
+            return Path(store.path).parent
+        return Path(".llmsight").resolve()

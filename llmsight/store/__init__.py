@@ -1,0 +1,1 @@
+"""The ClickHouse schema and client: one URL picks embedded chDB or a ClickHouse server."""

@@ -1,0 +1,111 @@
+"""Create and migrate the llmsight schema, idempotently.
+
+The DDL lives in ``sql/*.sql`` (one statement a file, readable on its own). Each
+migration is a list of those files; ``schema_migrations`` records which versions a
+store has, so ``init_schema`` applies only what is new. Retention is a table TTL that
+``init_schema`` also brings in line with the configured number of days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from string import Template
+
+from clickhouse_connect.driver.client import Client
+
+from llmsight.store.url import StoreURL
+
+# version -> the SQL files it applies, in order. Append a new version for a change; never edit an old one.
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        "001_otel_traces.sql",
+        "002_otel_traces_trace_id_ts.sql",
+        "003_otel_traces_trace_id_ts_mv.sql",
+        "004_otel_logs.sql",
+        "005_model_prices.sql",
+        "006_model_prices_dict.sql",
+        "007_price_catalog.sql",
+        "008_llm_calls.sql",
+        "009_llm_calls_mv.sql",
+        "010_evaluations.sql",
+    ],
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+# table -> the TTL expression's time column; retention applies to each.
+TTL_COLUMNS: dict[str, str] = {
+    "otel_traces": "toDateTime(Timestamp)",
+    "otel_traces_trace_id_ts": "Start",
+    "otel_logs": "TimestampTime",
+    "llm_calls": "toDateTime(Timestamp)",
+    "evaluations": "toDateTime(SpanTimestamp)",
+}
+
+
+@dataclass(frozen=True)
+class SchemaReport:
+    database: str
+    version_before: int
+    version_after: int
+    applied: list[str]
+
+
+def _ttl_clause(column: str, retention_days: int) -> str:
+    return f"TTL {column} + toIntervalDay({retention_days})" if retention_days > 0 else ""
+
+
+def render(filename: str, store: StoreURL, retention_days: int) -> str:
+    """The SQL of one schema file with the database, TTLs and credentials filled in."""
+    text = resources.files("llmsight.store").joinpath("sql", filename).read_text(encoding="utf-8")
+    credentials = ""
+    if not store.embedded:
+        # A server runs the dictionary's source query as this user; chDB has no users.
+        credentials = f" USER '{store.username}' PASSWORD '{store.password}'"
+    return Template(text).substitute(
+        db=f"`{store.database}`",
+        dbname=store.database,
+        ttl=_ttl_clause(TTL_COLUMNS["otel_traces"], retention_days),
+        ttl_start=_ttl_clause(TTL_COLUMNS["otel_traces_trace_id_ts"], retention_days),
+        ttl_logs=_ttl_clause(TTL_COLUMNS["otel_logs"], retention_days),
+        ttl_eval=_ttl_clause(TTL_COLUMNS["evaluations"], retention_days),
+        dict_credentials=credentials,
+    )
+
+
+def current_version(client: Client, database: str) -> int:
+    exists = client.command(f"EXISTS TABLE `{database}`.schema_migrations")
+    if not int(exists):
+        return 0
+    return int(client.command(f"SELECT max(Version) FROM `{database}`.schema_migrations") or 0)
+
+
+def init_schema(client: Client, store: StoreURL, retention_days: int = 30) -> SchemaReport:
+    """Create or migrate the schema, then align TTLs with ``retention_days`` (0 keeps data forever)."""
+    db = f"`{store.database}`"
+    client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
+        "(Version UInt32, AppliedAt DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY Version"
+    )
+    before = current_version(client, store.database)
+    applied: list[str] = []
+    for version in sorted(v for v in MIGRATIONS if v > before):
+        for filename in MIGRATIONS[version]:
+            client.command(render(filename, store, retention_days))
+            applied.append(filename)
+        client.command(f"INSERT INTO {db}.schema_migrations (Version) VALUES ({version})")
+    apply_retention(client, store.database, retention_days)
+    return SchemaReport(store.database, before, max(before, SCHEMA_VERSION), applied)
+
+
+def apply_retention(client: Client, database: str, retention_days: int) -> None:
+    """Make every table's TTL match ``retention_days``; cheap when it already does."""
+    for table, column in TTL_COLUMNS.items():
+        ddl = str(client.command(f"SHOW CREATE TABLE `{database}`.`{table}`"))
+        wanted = f"toIntervalDay({retention_days})"
+        has_ttl = "TTL " in ddl
+        if retention_days > 0 and wanted not in ddl:
+            client.command(f"ALTER TABLE `{database}`.`{table}` MODIFY TTL {column} + {wanted}")
+        elif retention_days <= 0 and has_ttl:
+            client.command(f"ALTER TABLE `{database}`.`{table}` REMOVE TTL")
