@@ -1,0 +1,401 @@
+"""Wrappers around the OpenAI client's resource methods; imported only when ``openai`` is installed.
+
+Every wrapper follows one shape: build the request attributes (guarded), call the original exactly
+once with the app's arguments, then record the response (guarded). Any llmsight failure is logged
+once and the call goes through untraced; the app's own result or exception is returned unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+import wrapt
+from openai._constants import RAW_RESPONSE_HEADER
+from openai._types import NotGiven, Omit
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import SpanKind
+
+from llmsight.instrumentation import attributes as A
+from llmsight.instrumentation import config
+from llmsight.instrumentation import messages as M
+from llmsight.instrumentation.context import current_attributes
+from llmsight.instrumentation.safety import report_internal_error
+from llmsight.instrumentation.spans import Invocation, chat_usage, responses_usage
+from llmsight.instrumentation.streams import (
+    AsyncTracedStream,
+    ChatAccumulator,
+    ResponsesAccumulator,
+    TracedStream,
+)
+
+_SENTINELS = (Omit, NotGiven)
+_CLIENT = SpanKind.CLIENT
+_set_span_in_context = otel_trace.set_span_in_context
+_attach = otel_context.attach
+_detach = otel_context.detach
+_time_ns = time.time_ns
+
+_AZURE_TYPES: tuple[type, ...] = tuple(
+    t for t in (getattr(openai, "AzureOpenAI", None), getattr(openai, "AsyncAzureOpenAI", None)) if t
+)
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not isinstance(value, _SENTINELS)
+
+
+# --- per-client facts, computed once per (client, base_url) -------------------------------------
+
+_CLIENT_INFO: dict[int, tuple[Any, str, str, int, bool]] = {}
+
+
+def _client_info(client: Any) -> tuple[Any, str, str, int, bool]:
+    """(base_url, provider, host, port, official_endpoint) for a client; cached, base_url may change."""
+    base_url = client._base_url
+    info = _CLIENT_INFO.get(id(client))
+    if info is not None and info[0] is base_url:
+        return info
+    host = base_url.host or ""
+    port = base_url.port or (443 if base_url.scheme == "https" else 80)
+    azure = isinstance(client, _AZURE_TYPES) or host.endswith((".openai.azure.com", ".azure.com"))
+    provider = A.PROVIDER_AZURE if azure else A.PROVIDER_OPENAI
+    official = azure or host == "api.openai.com"
+    info = (base_url, provider, host, port, official)
+    if len(_CLIENT_INFO) > 256:  # many short-lived clients: forget, recompute is cheap
+        _CLIENT_INFO.clear()
+    _CLIENT_INFO[id(client)] = info
+    return info
+
+
+# --- request side ----------------------------------------------------------------------------------
+
+
+def _request_params(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+    for key, name in A.REQUEST_PARAMS:
+        value = kwargs.get(key)
+        if value is not None and not isinstance(value, _SENTINELS):
+            attrs[name] = value
+    stop = kwargs.get("stop")
+    if stop is not None and not isinstance(stop, _SENTINELS):
+        attrs["gen_ai.request.stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+
+
+def _chat_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any],
+                  attrs: dict[str, Any]) -> None:
+    response_format = kwargs.get("response_format")
+    if response_format is not None and not isinstance(response_format, _SENTINELS):
+        kind = response_format.get("type") if isinstance(response_format, dict) else "json_schema"
+        attrs[A.OUTPUT_TYPE] = "text" if kind == "text" else "json"
+    if inv_capture:
+        messages = kwargs.get("messages")
+        if messages is not None:
+            attrs[A.INPUT_MESSAGES] = M.to_json(M.chat_input_messages(messages, redact), max_length)
+
+
+def _responses_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any],
+                       attrs: dict[str, Any]) -> None:
+    reasoning = kwargs.get("reasoning")
+    if isinstance(reasoning, dict) and reasoning.get("effort"):
+        attrs["openai.request.reasoning_effort"] = reasoning["effort"]
+    conversation = kwargs.get("conversation")
+    if _given(conversation):
+        attrs[A.CONVERSATION_ID] = conversation if isinstance(conversation, str) else conversation.get("id")
+    if inv_capture:
+        input_value = kwargs.get("input")
+        if _given(input_value):
+            attrs[A.INPUT_MESSAGES] = M.to_json(M.responses_input_messages(input_value, redact), max_length)
+        instructions = kwargs.get("instructions")
+        if _given(instructions):
+            parts = M.system_instructions(instructions, redact)
+            if parts:
+                attrs[A.SYSTEM_INSTRUCTIONS] = M.to_json(parts, max_length)
+
+
+def _completion_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any],
+                        attrs: dict[str, Any]) -> None:
+    if inv_capture:
+        prompt = kwargs.get("prompt")
+        if _given(prompt):
+            attrs[A.INPUT_MESSAGES] = M.to_json(M.completion_input_messages(prompt, redact), max_length)
+
+
+def _embeddings_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any],
+                        attrs: dict[str, Any]) -> None:
+    encoding = kwargs.get("encoding_format")
+    if _given(encoding):
+        attrs[A.ENCODING_FORMATS] = [encoding]
+    dimensions = kwargs.get("dimensions")
+    if _given(dimensions):
+        attrs[A.EMBEDDING_DIMENSIONS] = dimensions
+
+
+# --- response side ---------------------------------------------------------------------------------
+
+
+def chat_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
+    out[A.RESPONSE_ID] = response.id
+    out[A.RESPONSE_MODEL] = response.model
+    choices = response.choices
+    out[A.FINISH_REASONS] = [c.finish_reason or "" for c in choices]
+    tier = getattr(response, "service_tier", None)
+    if tier:
+        out[A.OPENAI_SERVICE_TIER] = tier
+    chat_usage(response.usage, out)
+    if inv.capture:
+        out[A.OUTPUT_MESSAGES] = M.to_json(M.chat_output_messages(choices, inv.redact), inv.max_length)
+
+
+def responses_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
+    out[A.RESPONSE_ID] = response.id
+    out[A.RESPONSE_MODEL] = response.model
+    tier = getattr(response, "service_tier", None)
+    if tier:
+        out[A.OPENAI_SERVICE_TIER] = tier
+    responses_usage(response.usage, out)
+    if inv.capture:
+        output, reason = M.responses_output_messages(response, inv.redact)
+        out[A.OUTPUT_MESSAGES] = M.to_json(output, inv.max_length)
+    else:
+        has_tool = any(item.type in ("function_call", "custom_tool_call") for item in response.output or ())
+        reason = M.responses_finish_reason(response, has_tool)
+    out[A.FINISH_REASONS] = [reason]
+
+
+def completion_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
+    out[A.RESPONSE_ID] = response.id
+    out[A.RESPONSE_MODEL] = response.model
+    out[A.FINISH_REASONS] = [c.finish_reason or "" for c in response.choices]
+    chat_usage(response.usage, out)
+    if inv.capture:
+        out[A.OUTPUT_MESSAGES] = M.to_json(M.completion_output_messages(response.choices, inv.redact),
+                                           inv.max_length)
+
+
+def embeddings_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
+    out[A.RESPONSE_MODEL] = response.model
+    chat_usage(response.usage, out)
+    data = response.data
+    if data and A.EMBEDDING_DIMENSIONS not in out:
+        embedding = data[0].embedding
+        if isinstance(embedding, list):
+            out[A.EMBEDDING_DIMENSIONS] = len(embedding)
+
+
+# --- one spec per wrapped operation ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str  # gen_ai.operation.name
+    request: Callable[[bool, Any, int, dict[str, Any], dict[str, Any]], None]
+    response: Callable[[Invocation, Any, dict[str, Any]], None]
+    accumulator: Callable[[Invocation], Any] | None  # None: this operation cannot stream
+    usage_option: bool  # the API takes stream_options.include_usage
+
+
+CHAT = Operation("chat", _chat_request, chat_response_attributes, ChatAccumulator, True)
+RESPONSES = Operation("chat", _responses_request, responses_response_attributes, ResponsesAccumulator, False)
+COMPLETIONS = Operation("text_completion", _completion_request, completion_response_attributes,
+                        lambda inv: ChatAccumulator(inv, legacy=True), True)
+EMBEDDINGS = Operation("embeddings", _embeddings_request, embeddings_response_attributes, None, False)
+
+
+def _begin(op: Operation, settings: config.Settings, instance: Any,
+           kwargs: dict[str, Any]) -> tuple[Invocation, dict[str, Any], bool, str | None]:
+    """Start the span. Returns the invocation, the kwargs to call with, stream flag, raw-header mode."""
+    _, provider, host, port, official = _client_info(instance._client)
+    model = kwargs.get("model")
+    if not isinstance(model, str):
+        model = str(model) if _given(model) else ""
+    attrs: dict[str, Any] = {
+        A.OPERATION: op.name,
+        A.PROVIDER: provider,
+        A.REQUEST_MODEL: model,
+        A.SERVER_ADDRESS: host,
+        A.SERVER_PORT: port,
+    }
+    _request_params(kwargs, attrs)
+    stream = kwargs.get("stream") is True and op.accumulator is not None
+    if stream:
+        attrs[A.REQUEST_STREAM] = True
+    capture = settings.capture_content
+    op.request(capture, settings.redact, settings.max_content_length, kwargs, attrs)
+    context_attrs = current_attributes()
+    if context_attrs:
+        attrs.update(context_attrs)
+
+    extra_headers = kwargs.get("extra_headers")
+    raw_mode = extra_headers.get(RAW_RESPONSE_HEADER) if extra_headers else None
+
+    call_kwargs = kwargs
+    hide_usage = False
+    if stream and op.usage_option and raw_mode is None:
+        inject = settings.stream_usage if settings.stream_usage is not None else official
+        options = kwargs.get("stream_options")
+        if inject and not (isinstance(options, dict) and options.get("include_usage")):
+            call_kwargs = dict(kwargs)
+            call_kwargs["stream_options"] = {**options, "include_usage": True} if isinstance(
+                options, dict) else {"include_usage": True}
+            hide_usage = True
+
+    start_ns = _time_ns()
+    span = settings.tracer.start_span(f"{op.name} {model}" if model else op.name, kind=_CLIENT,
+                                      attributes=attrs, start_time=start_ns)
+    inv = Invocation(span, capture, settings.redact, settings.max_content_length, start_ns)
+    inv.hide_usage_chunk = hide_usage
+    return inv, call_kwargs, stream, raw_mode
+
+
+def _complete(op: Operation, inv: Invocation, result: Any, stream: bool, raw_mode: str | None,
+              is_async: bool) -> Any:
+    """Record the result and hand back what the app must receive (the same object, or its proxy)."""
+    try:
+        if raw_mode is not None:
+            if raw_mode != "true":  # with_streaming_response: the body is the app's to read, lazily
+                inv.end(None)
+                return result
+            parsed = result.parse()
+            if stream:
+                proxy = (AsyncTracedStream if is_async else TracedStream)(parsed, inv, op.accumulator(inv))
+                result._parsed_by_type[result._cast_to] = proxy
+                return result
+            attrs: dict[str, Any] = {}
+            op.response(inv, parsed, attrs)
+            inv.end(attrs)
+            return result
+        if stream:
+            return (AsyncTracedStream if is_async else TracedStream)(result, inv, op.accumulator(inv))
+        attrs = {}
+        op.response(inv, result, attrs)
+        inv.end(attrs)
+        return result
+    except Exception:
+        report_internal_error(f"{op.name}.response")
+        with contextlib.suppress(Exception):
+            inv.end(None)
+        return result
+
+
+def sync_wrapper(op: Operation) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> Any:
+        settings = config.SETTINGS
+        if settings is None:
+            return wrapped(*args, **kwargs)
+        try:
+            inv, call_kwargs, stream, raw_mode = _begin(op, settings, instance, kwargs)
+            token = _attach(_set_span_in_context(inv.span))
+        except Exception:
+            report_internal_error(f"{op.name}.request")
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **call_kwargs)
+        except BaseException as exc:
+            _detach(token)
+            inv.fail(exc)
+            raise
+        _detach(token)
+        return _complete(op, inv, result, stream, raw_mode, False)
+
+    return wrapper
+
+
+def async_wrapper(op: Operation) -> Callable[..., Any]:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Any:
+        settings = config.SETTINGS
+        if settings is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            inv, call_kwargs, stream, raw_mode = _begin(op, settings, instance, kwargs)
+            token = _attach(_set_span_in_context(inv.span))
+        except Exception:
+            report_internal_error(f"{op.name}.request")
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **call_kwargs)
+        except BaseException as exc:
+            _detach(token)
+            inv.fail(exc)
+            raise
+        _detach(token)
+        return _complete(op, inv, result, stream, raw_mode, True)
+
+    return wrapper
+
+
+def _helper_close_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                          kwargs: dict[str, Any]) -> Any:
+    """``ChatCompletionStream.close`` closes the HTTP response directly; end our span with it."""
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        raw = getattr(instance, "_raw_stream", None)
+        if isinstance(raw, (TracedStream, AsyncTracedStream)):
+            raw._llmsight_closed()
+
+
+async def _async_helper_close_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                                      kwargs: dict[str, Any]) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        raw = getattr(instance, "_raw_stream", None)
+        if isinstance(raw, (TracedStream, AsyncTracedStream)):
+            raw._llmsight_closed()
+
+
+# (module, attribute path, wrapper) for everything patched.
+TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
+    ("openai.resources.chat.completions.completions", "Completions.create", sync_wrapper(CHAT)),
+    ("openai.resources.chat.completions.completions", "Completions.parse", sync_wrapper(CHAT)),
+    ("openai.resources.chat.completions.completions", "AsyncCompletions.create", async_wrapper(CHAT)),
+    ("openai.resources.chat.completions.completions", "AsyncCompletions.parse", async_wrapper(CHAT)),
+    ("openai.resources.responses.responses", "Responses.create", sync_wrapper(RESPONSES)),
+    ("openai.resources.responses.responses", "Responses.parse", sync_wrapper(RESPONSES)),
+    ("openai.resources.responses.responses", "AsyncResponses.create", async_wrapper(RESPONSES)),
+    ("openai.resources.responses.responses", "AsyncResponses.parse", async_wrapper(RESPONSES)),
+    ("openai.resources.completions", "Completions.create", sync_wrapper(COMPLETIONS)),
+    ("openai.resources.completions", "AsyncCompletions.create", async_wrapper(COMPLETIONS)),
+    ("openai.resources.embeddings", "Embeddings.create", sync_wrapper(EMBEDDINGS)),
+    ("openai.resources.embeddings", "AsyncEmbeddings.create", async_wrapper(EMBEDDINGS)),
+    ("openai.lib.streaming.chat._completions", "ChatCompletionStream.close", _helper_close_wrapper),
+    ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream.close",
+     _async_helper_close_wrapper),
+    ("openai.lib.streaming.responses._responses", "ResponseStream.close", _helper_close_wrapper),
+    ("openai.lib.streaming.responses._responses", "AsyncResponseStream.close", _async_helper_close_wrapper),
+)
+
+_ORIGINALS: list[tuple[Any, str, Any]] = []
+
+
+def patch() -> None:
+    """Wrap every target once; a second call finds them patched and does nothing."""
+    if _ORIGINALS:
+        return
+    import importlib
+
+    for module_name, path, wrapper in TARGETS:
+        try:
+            module = importlib.import_module(module_name)
+            owner_name, attr = path.rsplit(".", 1)
+            owner = getattr(module, owner_name)
+            original = owner.__dict__.get(attr)
+            if original is None:
+                continue
+            wrapt.wrap_function_wrapper(owner, attr, wrapper)
+            _ORIGINALS.append((owner, attr, original))
+        except Exception:  # an older/newer client without this method: skip it, patch the rest
+            report_internal_error(f"patch {module_name}.{path}")
+
+
+def unpatch() -> None:
+    while _ORIGINALS:
+        owner, attr, original = _ORIGINALS.pop()
+        setattr(owner, attr, original)

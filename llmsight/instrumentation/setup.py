@@ -1,0 +1,116 @@
+"""``instrument()`` and ``uninstrument()``: pick or build the TracerProvider, patch the installed clients."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import ProxyTracerProvider
+
+from llmsight.instrumentation import config
+from llmsight.instrumentation.exporting import DropCountingExporter, build_exporter, resolve_headers
+from llmsight.instrumentation.redaction import make_redactor
+
+logger = logging.getLogger("llmsight.instrumentation")
+
+TRACER_NAME = "llmsight"
+TRACER_VERSION = "0.1.0"
+
+_lock = threading.Lock()
+_own_provider: TracerProvider | None = None
+_own_exporter: DropCountingExporter | None = None
+
+
+def _provider_in_use(
+    tracer_provider: otel_trace.TracerProvider | None,
+    service_name: str | None,
+    endpoint: str | None,
+    headers: Mapping[str, str] | None,
+    ingest_token: str | None,
+    protocol: str | None,
+) -> otel_trace.TracerProvider:
+    """The given provider, else the app's global one, else (once per process) our own OTLP pipeline."""
+    global _own_provider, _own_exporter
+    if tracer_provider is not None:
+        return tracer_provider
+    current = otel_trace.get_tracer_provider()
+    if not isinstance(current, ProxyTracerProvider):
+        return current
+    if _own_provider is None:
+        resource = Resource.create({SERVICE_NAME: service_name} if service_name else {})
+        provider = TracerProvider(resource=resource)
+        try:
+            exporter = build_exporter(endpoint, resolve_headers(headers, ingest_token), protocol)
+            _own_exporter = DropCountingExporter(exporter)
+            provider.add_span_processor(BatchSpanProcessor(_own_exporter))
+        except Exception:
+            logger.warning("llmsight: could not set up the OTLP exporter; spans will not leave the process",
+                           exc_info=True)
+        _own_provider = provider
+        otel_trace.set_tracer_provider(provider)
+    return _own_provider
+
+
+def instrument(
+    service_name: str | None = None,
+    endpoint: str | None = None,
+    capture_content: bool = True,
+    *,
+    headers: Mapping[str, str] | None = None,
+    ingest_token: str | None = None,
+    tracer_provider: otel_trace.TracerProvider | None = None,
+    redact: bool | str | Iterable[str] | Callable[[str], str] | None = None,
+    max_content_length: int | None = None,
+    stream_usage: bool | None = None,
+    protocol: str | None = None,
+) -> None:
+    """Trace every call of every supported LLM client library installed in this process.
+
+    ``endpoint`` is the collector's OTLP base URL (default ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
+    ``http://127.0.0.1:4318``); it, ``headers``, ``ingest_token`` and ``protocol`` only matter when
+    llmsight builds the provider, i.e. when neither ``tracer_provider`` is given nor one was set
+    globally. ``redact`` is ``True``/``"builtin"``, a list of built-in pattern names
+    (``email``, ``card``, ``api_key``) or a ``str -> str`` callable applied to each captured text.
+    ``stream_usage`` controls adding ``stream_options.include_usage`` to streams: ``None`` (default)
+    does it for OpenAI's and Azure's own endpoints only; ``True`` for every OpenAI-compatible server.
+    Calling it again updates the settings; it never patches twice.
+    """
+    with _lock:
+        provider = _provider_in_use(tracer_provider, service_name, endpoint, headers, ingest_token, protocol)
+        if stream_usage is None:
+            stream_usage = config.stream_usage_from_env()
+        config.SETTINGS = config.Settings(
+            tracer=provider.get_tracer(TRACER_NAME, TRACER_VERSION),
+            capture_content=config.content_capture_from_env(capture_content),
+            max_content_length=max_content_length or config.DEFAULT_MAX_CONTENT_LENGTH,
+            redact=make_redactor(redact),
+            stream_usage=stream_usage,
+        )
+        if importlib.util.find_spec("openai") is not None:
+            from llmsight.instrumentation import openai_wrappers
+
+            openai_wrappers.patch()
+
+
+def uninstrument() -> None:
+    """Restore the original client methods; spans already queued are still exported."""
+    with _lock:
+        config.SETTINGS = None
+        import sys
+
+        wrappers = sys.modules.get("llmsight.instrumentation.openai_wrappers")
+        if wrappers is not None:
+            wrappers.unpatch()  # type: ignore[attr-defined]
+        if _own_provider is not None:
+            _own_provider.force_flush(1000)
+
+
+def dropped_spans() -> int:
+    """Spans lost to export failures since start (only for the pipeline llmsight built itself)."""
+    return _own_exporter.dropped if _own_exporter is not None else 0

@@ -1,0 +1,276 @@
+"""Stream proxies: the app iterates the very same chunks while the span accumulates the reply.
+
+A proxy (``wrapt.ObjectProxy``) stands in for the OpenAI ``Stream``/``AsyncStream`` so ``isinstance``
+and every attribute still work. Its span ends when the stream is exhausted (complete), closed, or
+garbage-collected unfinished (``llmsight.usage.partial=true``), or when iteration raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+import wrapt
+
+from llmsight.instrumentation import attributes as A
+from llmsight.instrumentation import messages as M
+from llmsight.instrumentation.safety import report_internal_error
+from llmsight.instrumentation.spans import Invocation, chat_usage
+
+
+class ChatAccumulator:
+    """Folds ``ChatCompletionChunk``s (and legacy ``Completion`` chunks) into span attributes."""
+
+    __slots__ = ("inv", "first_ns", "response_id", "model", "usage", "texts", "tools", "finish",
+                 "service_tier", "legacy")
+
+    def __init__(self, inv: Invocation, legacy: bool = False) -> None:
+        self.inv = inv
+        self.first_ns = 0
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.usage: Any = None
+        self.texts: dict[int, list[str]] = {}
+        self.tools: dict[int, dict[int, list[Any]]] = {}
+        self.finish: dict[int, str] = {}
+        self.service_tier: str | None = None
+        self.legacy = legacy
+
+    def on_chunk(self, chunk: Any) -> bool:
+        """Record one chunk; True means it is the usage-only chunk llmsight asked for, hidden from the app."""
+        if not self.first_ns:
+            self.first_ns = time.time_ns()
+            self.response_id = chunk.id
+            self.model = chunk.model
+            self.service_tier = getattr(chunk, "service_tier", None)
+        choices = chunk.choices
+        usage = chunk.usage
+        if usage is not None:
+            self.usage = usage
+            if not choices and self.inv.hide_usage_chunk:
+                return True
+        capture = self.inv.capture
+        for choice in choices:
+            index = choice.index
+            if self.legacy:
+                if capture and choice.text:
+                    self.texts.setdefault(index, []).append(choice.text)
+            else:
+                delta = choice.delta
+                if delta is not None:
+                    if capture and delta.content:
+                        self.texts.setdefault(index, []).append(delta.content)
+                    if delta.tool_calls:
+                        self._tool_deltas(index, delta.tool_calls)
+            if choice.finish_reason:
+                self.finish[index] = choice.finish_reason
+        return False
+
+    def _tool_deltas(self, index: int, deltas: Any) -> None:
+        calls = self.tools.setdefault(index, {})
+        for delta in deltas:
+            entry = calls.get(delta.index)
+            if entry is None:
+                entry = calls[delta.index] = [None, None, []]
+            if delta.id:
+                entry[0] = delta.id
+            function = delta.function
+            if function is not None:
+                if function.name:
+                    entry[1] = function.name
+                if function.arguments and self.inv.capture:
+                    entry[2].append(function.arguments)
+
+    def attributes(self) -> dict[str, Any]:
+        inv = self.inv
+        out: dict[str, Any] = {}
+        if self.first_ns:
+            out[A.TIME_TO_FIRST_CHUNK] = (self.first_ns - inv.start_ns) / 1e9
+        if self.response_id:
+            out[A.RESPONSE_ID] = self.response_id
+        if self.model:
+            out[A.RESPONSE_MODEL] = self.model
+        if self.service_tier:
+            out[A.OPENAI_SERVICE_TIER] = self.service_tier
+        indexes = sorted(set(self.texts) | set(self.tools) | set(self.finish))
+        if self.finish:
+            out[A.FINISH_REASONS] = [self.finish.get(i, "") for i in indexes]
+        chat_usage(self.usage, out)
+        if inv.capture and indexes:
+            redact = inv.redact
+            output = []
+            for i in indexes:
+                parts: list[dict[str, Any]] = []
+                text = "".join(self.texts.get(i, ()))
+                if text:
+                    parts.append({"type": "text", "content": redact(text) if redact is not None else text})
+                for _, (call_id, name, pieces) in sorted(self.tools.get(i, {}).items()):
+                    parts.append({"type": "tool_call", "id": call_id, "name": name,
+                                  "arguments": M._arguments("".join(pieces), redact)})
+                output.append({"role": "assistant", "parts": parts, "finish_reason": self.finish.get(i, "")})
+            out[A.OUTPUT_MESSAGES] = M.to_json(output, inv.max_length)
+        return out
+
+
+class ResponsesAccumulator:
+    """Folds Responses API stream events; the terminal event carries the whole ``Response``."""
+
+    __slots__ = ("inv", "first_ns", "response", "texts")
+
+    def __init__(self, inv: Invocation) -> None:
+        self.inv = inv
+        self.first_ns = 0
+        self.response: Any = None
+        self.texts: list[str] = []
+
+    def on_chunk(self, event: Any) -> bool:
+        if not self.first_ns:
+            self.first_ns = time.time_ns()
+        kind = getattr(event, "type", None)
+        if kind == "response.output_text.delta":
+            if self.inv.capture:
+                self.texts.append(event.delta)
+        elif kind in ("response.created", "response.in_progress", "response.completed",
+                      "response.incomplete", "response.failed"):
+            self.response = event.response
+        return False
+
+    def attributes(self) -> dict[str, Any]:
+        from llmsight.instrumentation.openai_wrappers import responses_response_attributes
+
+        inv = self.inv
+        out: dict[str, Any] = {}
+        if self.first_ns:
+            out[A.TIME_TO_FIRST_CHUNK] = (self.first_ns - inv.start_ns) / 1e9
+        response = self.response
+        if response is not None and response.status not in ("in_progress", "queued"):
+            responses_response_attributes(inv, response, out)
+            return out
+        if response is not None:
+            out[A.RESPONSE_ID] = response.id
+            out[A.RESPONSE_MODEL] = response.model
+        if inv.capture and self.texts:
+            text = "".join(self.texts)
+            if inv.redact is not None:
+                text = inv.redact(text)
+            message = {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": ""}
+            out[A.OUTPUT_MESSAGES] = M.to_json([message], inv.max_length)
+        return out
+
+
+def _finish(proxy: Any, partial: bool, exc: BaseException | None = None) -> None:
+    inv: Invocation = proxy._self_inv
+    if inv.ended:
+        return
+    try:
+        attrs = proxy._self_acc.attributes()
+        if partial:
+            attrs[A.USAGE_PARTIAL] = True
+        if exc is None:
+            inv.end(attrs)
+        else:
+            inv.fail(exc, attrs)
+    except Exception:
+        report_internal_error("stream.finish")
+        with contextlib.suppress(Exception):
+            inv.end(None)
+
+
+def _record(proxy: Any, chunk: Any) -> bool:
+    try:
+        return proxy._self_acc.on_chunk(chunk)
+    except Exception:
+        report_internal_error("stream.chunk")
+        return False
+
+
+class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
+    """Stands in for ``openai.Stream``; same chunks, same exceptions."""
+
+    def __init__(self, wrapped: Any, inv: Invocation, acc: Any) -> None:
+        super().__init__(wrapped)
+        self._self_inv = inv
+        self._self_acc = acc
+
+    def __iter__(self) -> TracedStream:
+        return self
+
+    def __next__(self) -> Any:
+        next_chunk = self.__wrapped__.__next__
+        while True:
+            try:
+                chunk = next_chunk()
+            except StopIteration:
+                _finish(self, partial=False)
+                raise
+            except BaseException as exc:
+                _finish(self, partial=True, exc=exc)
+                raise
+            if not _record(self, chunk):
+                return chunk
+
+    def __enter__(self) -> TracedStream:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            _finish(self, partial=True)
+
+    def _llmsight_closed(self) -> None:
+        """Called when a helper (``ChatCompletionStream``) closed the HTTP response behind our back."""
+        _finish(self, partial=True)
+
+    def __del__(self) -> None:
+        if not self._self_inv.ended:
+            _finish(self, partial=True)
+
+
+class AsyncTracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
+    """Stands in for ``openai.AsyncStream``."""
+
+    def __init__(self, wrapped: Any, inv: Invocation, acc: Any) -> None:
+        super().__init__(wrapped)
+        self._self_inv = inv
+        self._self_acc = acc
+
+    def __aiter__(self) -> AsyncTracedStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        next_chunk = self.__wrapped__.__anext__
+        while True:
+            try:
+                chunk = await next_chunk()
+            except StopAsyncIteration:
+                _finish(self, partial=False)
+                raise
+            except BaseException as exc:
+                _finish(self, partial=True, exc=exc)
+                raise
+            if not _record(self, chunk):
+                return chunk
+
+    async def __aenter__(self) -> AsyncTracedStream:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            _finish(self, partial=True)
+
+    def _llmsight_closed(self) -> None:
+        _finish(self, partial=True)
+
+    def __del__(self) -> None:
+        if not self._self_inv.ended:
+            _finish(self, partial=True)
