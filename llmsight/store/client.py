@@ -19,8 +19,12 @@ class StoreUnavailableError(RuntimeError):
     """The store could not be opened; the message is meant for a person."""
 
 
-def open_client(url: str | StoreURL, *, database: bool = True, **settings: Any) -> Client:
-    """Connect to the store. ``database=False`` connects without selecting it (for CREATE DATABASE)."""
+def open_client(url: str | StoreURL, *, database: bool = True, compress: bool = True, **settings: Any) -> Client:
+    """Connect to the store. ``database=False`` connects without selecting it (for CREATE DATABASE).
+
+    ``settings`` are ClickHouse settings for every query of this client (``readonly=2`` for the
+    query endpoint); ``compress=False`` suits llmsight's own query endpoint, which does not compress.
+    """
     store = parse_store_url(url) if isinstance(url, str) else url
     db = store.database if database else None
     try:
@@ -33,6 +37,7 @@ def open_client(url: str | StoreURL, *, database: bool = True, **settings: Any) 
             username=store.username,
             password=store.password,
             secure=store.secure,
+            compress=compress,
             database=db or "",
             settings=settings,
             connect_timeout=5,

@@ -103,8 +103,15 @@ def resolve_prices(client: Client, database: str) -> int:
         client.insert(
             f"{db}.model_prices",
             rows,
-            column_names=["Provider", "Model", "CatalogProvider", "CatalogModel",
-                          "InputPerMTok", "OutputPerMTok", "CacheReadPerMTok"],
+            column_names=[
+                "Provider",
+                "Model",
+                "CatalogProvider",
+                "CatalogModel",
+                "InputPerMTok",
+                "OutputPerMTok",
+                "CacheReadPerMTok",
+            ],
         )
         client.command(f"SYSTEM RELOAD DICTIONARY {db}.model_prices_dict")
     return len(rows)

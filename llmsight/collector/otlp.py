@@ -1,0 +1,384 @@
+"""Decode OTLP export requests (protobuf or JSON) into column-oriented rows for ClickHouse.
+
+Values are written the way the OpenTelemetry Collector contrib ClickHouse exporter writes
+them, so both collectors produce identical rows: lowercase hex ids, ``Client``/``Server``
+span kinds, ``Unset``/``Ok``/``Error`` status codes, attribute values as strings (arrays
+and maps as JSON). A span with an invalid id is rejected on its own; the rest of its request
+is kept and the rejection counted for ``partial_success``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
+STATUS_CODES = ("Unset", "Ok", "Error")
+SEVERITY_TEXT = (
+    "",
+    "TRACE",
+    "TRACE2",
+    "TRACE3",
+    "TRACE4",
+    "DEBUG",
+    "DEBUG2",
+    "DEBUG3",
+    "DEBUG4",
+    "INFO",
+    "INFO2",
+    "INFO3",
+    "INFO4",
+    "WARN",
+    "WARN2",
+    "WARN3",
+    "WARN4",
+    "ERROR",
+    "ERROR2",
+    "ERROR3",
+    "ERROR4",
+    "FATAL",
+    "FATAL2",
+    "FATAL3",
+    "FATAL4",
+)
+MAX_TIMESTAMP_NS = 4_102_444_800 * 10**9  # 2100-01-01: DateTime64(9) cannot hold much beyond 2262
+
+TRACE_COLUMNS = [
+    "Timestamp",
+    "TraceId",
+    "SpanId",
+    "ParentSpanId",
+    "TraceState",
+    "SpanName",
+    "SpanKind",
+    "ServiceName",
+    "ResourceAttributes",
+    "ScopeName",
+    "ScopeVersion",
+    "SpanAttributes",
+    "Duration",
+    "StatusCode",
+    "StatusMessage",
+    "Events.Timestamp",
+    "Events.Name",
+    "Events.Attributes",
+    "Links.TraceId",
+    "Links.SpanId",
+    "Links.TraceState",
+    "Links.Attributes",
+]
+LOG_COLUMNS = [
+    "Timestamp",
+    "TraceId",
+    "SpanId",
+    "TraceFlags",
+    "SeverityText",
+    "SeverityNumber",
+    "ServiceName",
+    "Body",
+    "ResourceSchemaUrl",
+    "ResourceAttributes",
+    "ScopeSchemaUrl",
+    "ScopeName",
+    "ScopeVersion",
+    "ScopeAttributes",
+    "LogAttributes",
+]
+
+
+class OTLPDecodeError(ValueError):
+    """The request body is not a valid OTLP message; the text is returned to the sender."""
+
+
+@dataclass
+class Rows:
+    """Column-oriented rows for one table, plus what was rejected while decoding."""
+
+    columns: list[str]
+    data: list[list[Any]]
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.data[0]) if self.data else 0
+
+    def reject(self, message: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < 5:
+            self.errors.append(message)
+
+
+def any_value_to_str(value: Any) -> str:
+    """An AnyValue as the contrib exporter stores it: scalars as text, arrays and maps as JSON."""
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
+    if kind is None:
+        return ""
+    return _scalar_or_json(value, kind, top=True)
+
+
+def _plain(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    return _scalar_or_json(value, kind, top=False)
+
+
+def _scalar_or_json(value: Any, kind: str, top: bool) -> Any:
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return ("true" if value.bool_value else "false") if top else value.bool_value
+    if kind == "int_value":
+        return str(value.int_value) if top else value.int_value
+    if kind == "double_value":
+        return repr(value.double_value) if top else value.double_value
+    if kind == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()
+    if kind == "array_value":
+        items = [_plain(v) for v in value.array_value.values]
+        return json.dumps(items, ensure_ascii=False, separators=(",", ":")) if top else items
+    if kind == "kvlist_value":
+        obj = {kv.key: _plain(kv.value) for kv in value.kvlist_value.values}
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) if top else obj
+    return ""
+
+
+def attributes(kvs: Any) -> dict[str, str]:
+    """KeyValue list -> the Map(String, String) the tables hold."""
+    out: dict[str, str] = {}
+    for kv in kvs:
+        value = kv.value
+        if value.WhichOneof("value") == "string_value":
+            out[kv.key] = value.string_value
+        else:
+            out[kv.key] = any_value_to_str(value)
+    return out
+
+
+def _hex_id(raw: bytes, size: int) -> str | None:
+    """Hex id, '' for an absent optional id, None for an id of the wrong length."""
+    if not raw:
+        return ""
+    if len(raw) != size:
+        return None
+    return raw.hex()
+
+
+def parse_traces(body: bytes, content_type: str) -> ExportTraceServiceRequest:
+    return _parse(ExportTraceServiceRequest(), body, content_type)
+
+
+def parse_logs(body: bytes, content_type: str) -> ExportLogsServiceRequest:
+    return _parse(ExportLogsServiceRequest(), body, content_type)
+
+
+def parse_metrics(body: bytes, content_type: str) -> ExportMetricsServiceRequest:
+    return _parse(ExportMetricsServiceRequest(), body, content_type)
+
+
+def _parse(message: Any, body: bytes, content_type: str) -> Any:
+    if content_type == "json":
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise OTLPDecodeError(f"invalid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise OTLPDecodeError("invalid OTLP/JSON: the body must be a JSON object")
+        try:
+            _hex_ids_to_base64(doc)
+            json_format.ParseDict(doc, message, ignore_unknown_fields=True)
+        except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+            raise OTLPDecodeError(f"invalid OTLP/JSON: {str(exc)[:300]}") from None
+        return message
+    try:
+        message.ParseFromString(body)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise OTLPDecodeError(f"invalid OTLP protobuf: {str(exc)[:300] or 'cannot parse'}") from None
+    return message
+
+
+_ID_KEYS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
+
+
+def _hex_ids_to_base64(node: Any, depth: int = 0) -> None:
+    """OTLP/JSON writes ids as hex; protobuf's JSON mapping expects base64 for bytes fields."""
+    if depth > 64:
+        raise OTLPDecodeError("invalid OTLP/JSON: nested too deeply")
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_KEYS and isinstance(value, str):
+                try:
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode() if value else ""
+                except ValueError:
+                    raise OTLPDecodeError(f"invalid OTLP/JSON: {key} {value[:40]!r} is not hex") from None
+            elif isinstance(value, dict | list):
+                _hex_ids_to_base64(value, depth + 1)
+    elif isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict | list):
+                _hex_ids_to_base64(item, depth + 1)
+
+
+def span_rows(request: ExportTraceServiceRequest, extra_resource: dict[str, str] | None = None) -> Rows:
+    """Flatten an export request into otel_traces columns, one list per column."""
+    rows = Rows(TRACE_COLUMNS, [[] for _ in TRACE_COLUMNS])
+    (
+        ts_c,
+        tid_c,
+        sid_c,
+        psid_c,
+        tstate_c,
+        name_c,
+        kind_c,
+        svc_c,
+        rattr_c,
+        sname_c,
+        sver_c,
+        attr_c,
+        dur_c,
+        scode_c,
+        smsg_c,
+        ev_ts_c,
+        ev_name_c,
+        ev_attr_c,
+        l_tid_c,
+        l_sid_c,
+        l_ts_c,
+        l_attr_c,
+    ) = rows.data
+    for resource_spans in request.resource_spans:
+        resource = attributes(resource_spans.resource.attributes)
+        if extra_resource:
+            resource.update(extra_resource)
+        service = resource.get("service.name", "")
+        for scope_spans in resource_spans.scope_spans:
+            scope_name = scope_spans.scope.name
+            scope_version = scope_spans.scope.version
+            for span in scope_spans.spans:
+                trace_id = _hex_id(span.trace_id, 16)
+                span_id = _hex_id(span.span_id, 8)
+                parent_id = _hex_id(span.parent_span_id, 8)
+                if not trace_id or not span_id or parent_id is None:
+                    rows.reject(f"span {span.name[:80]!r}: invalid trace_id/span_id/parent_span_id length")
+                    continue
+                start = span.start_time_unix_nano
+                end = span.end_time_unix_nano
+                if start > MAX_TIMESTAMP_NS or end > MAX_TIMESTAMP_NS:
+                    rows.reject(f"span {span.name[:80]!r}: timestamp out of range")
+                    continue
+                ts_c.append(start)
+                tid_c.append(trace_id)
+                sid_c.append(span_id)
+                psid_c.append(parent_id)
+                tstate_c.append(span.trace_state)
+                name_c.append(span.name)
+                kind = span.kind
+                kind_c.append(SPAN_KINDS[kind] if 0 <= kind < 6 else "Unspecified")
+                svc_c.append(service)
+                rattr_c.append(resource)
+                sname_c.append(scope_name)
+                sver_c.append(scope_version)
+                attr_c.append(attributes(span.attributes))
+                dur_c.append(end - start if end > start else 0)
+                code = span.status.code
+                scode_c.append(STATUS_CODES[code] if 0 <= code < 3 else "Unset")
+                smsg_c.append(span.status.message)
+                if span.events:
+                    ev_ts_c.append([min(e.time_unix_nano, MAX_TIMESTAMP_NS) for e in span.events])
+                    ev_name_c.append([e.name for e in span.events])
+                    ev_attr_c.append([attributes(e.attributes) for e in span.events])
+                else:
+                    ev_ts_c.append([])
+                    ev_name_c.append([])
+                    ev_attr_c.append([])
+                if span.links:
+                    l_tid_c.append([_hex_id(ln.trace_id, 16) or "" for ln in span.links])
+                    l_sid_c.append([_hex_id(ln.span_id, 8) or "" for ln in span.links])
+                    l_ts_c.append([ln.trace_state for ln in span.links])
+                    l_attr_c.append([attributes(ln.attributes) for ln in span.links])
+                else:
+                    l_tid_c.append([])
+                    l_sid_c.append([])
+                    l_ts_c.append([])
+                    l_attr_c.append([])
+    return rows
+
+
+def log_rows(request: ExportLogsServiceRequest, extra_resource: dict[str, str] | None = None) -> Rows:
+    """Flatten a logs export request into otel_logs columns."""
+    rows = Rows(LOG_COLUMNS, [[] for _ in LOG_COLUMNS])
+    (
+        ts_c,
+        tid_c,
+        sid_c,
+        flags_c,
+        sev_t_c,
+        sev_n_c,
+        svc_c,
+        body_c,
+        rschema_c,
+        rattr_c,
+        sschema_c,
+        sname_c,
+        sver_c,
+        sattr_c,
+        lattr_c,
+    ) = rows.data
+    for resource_logs in request.resource_logs:
+        resource = attributes(resource_logs.resource.attributes)
+        if extra_resource:
+            resource.update(extra_resource)
+        service = resource.get("service.name", "")
+        for scope_logs in resource_logs.scope_logs:
+            scope = scope_logs.scope
+            scope_attrs = attributes(scope.attributes)
+            for record in scope_logs.log_records:
+                trace_id = _hex_id(record.trace_id, 16)
+                span_id = _hex_id(record.span_id, 8)
+                if trace_id is None or span_id is None:
+                    rows.reject("log record: invalid trace_id/span_id length")
+                    continue
+                ts = record.time_unix_nano or record.observed_time_unix_nano
+                if ts > MAX_TIMESTAMP_NS:
+                    rows.reject("log record: timestamp out of range")
+                    continue
+                ts_c.append(ts)
+                tid_c.append(trace_id)
+                sid_c.append(span_id)
+                flags_c.append(record.flags & 0xFF)
+                number = record.severity_number
+                sev_t_c.append(record.severity_text or (SEVERITY_TEXT[number] if 0 <= number < 25 else ""))
+                sev_n_c.append(number if 0 <= number < 256 else 0)
+                svc_c.append(service)
+                body_c.append(any_value_to_str(record.body))
+                rschema_c.append(resource_logs.schema_url)
+                rattr_c.append(resource)
+                sschema_c.append(scope_logs.schema_url)
+                sname_c.append(scope.name)
+                sver_c.append(scope.version)
+                sattr_c.append(scope_attrs)
+                lattr_c.append(attributes(record.attributes))
+    return rows
+
+
+def count_metric_points(request: ExportMetricsServiceRequest) -> int:
+    """Metrics are accepted and counted, not stored (yet)."""
+    total = 0
+    for rm in request.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                kind = metric.WhichOneof("data")
+                if kind:
+                    total += len(getattr(metric, kind).data_points)
+    return total

@@ -1,0 +1,179 @@
+"""OTLP/HTTP receiver (port 4318): ``POST /v1/traces``, ``/v1/logs``, ``/v1/metrics``.
+
+Follows the OTLP/HTTP spec: protobuf or JSON bodies, optional gzip, responses in the
+request's encoding with ``partial_success`` when some records were invalid, errors as a
+``google.rpc.Status``. Bad input gets 400/413/415, never a 5xx; a full queue gets 429 and
+an unavailable database 503, both with Retry-After so SDKs retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf import json_format
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from llmsight.collector import otlp
+from llmsight.collector.auth import TokenAuth
+from llmsight.collector.exporters.clickhouse import StoreWriteError
+from llmsight.collector.pipeline import IngestResult, Pipeline
+from llmsight.collector.processors.batch import QueueFull
+
+PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
+JSON_TYPE = "application/json"
+GRPC_CODES = {400: 3, 401: 16, 413: 8, 415: 3, 429: 8, 503: 14}  # HTTP status -> google.rpc.Code
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+def _encoding(request: Request) -> str | None:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in PROTOBUF_TYPES:
+        return "protobuf"
+    if content_type == JSON_TYPE:
+        return "json"
+    return None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, decompressed, refusing more than ``limit`` bytes at any stage."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPError(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(413, f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding in ("gzip", "deflate"):
+        return _inflate(body, limit, gzip=encoding == "gzip")
+    raise HTTPError(415, f"unsupported Content-Encoding {encoding!r}: use gzip or none")
+
+
+def _inflate(body: bytes, limit: int, gzip: bool) -> bytes:
+    """Decompress at most ``limit + 1`` bytes, so a gzip bomb costs no more memory than the limit."""
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise HTTPError(400, f"invalid compressed body: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise HTTPError(413, f"decompressed body exceeds the limit of {limit} bytes")
+    if not inflater.eof:
+        raise HTTPError(400, "invalid compressed body: truncated")
+    return out
+
+
+def _status_body(status: int, message: str, encoding: str | None) -> tuple[bytes, str]:
+    st = status_pb2.Status(code=GRPC_CODES.get(status, 2), message=message)
+    if encoding == "protobuf":
+        return st.SerializeToString(), PROTOBUF_TYPES[0]
+    return json_format.MessageToJson(st, indent=None).encode(), JSON_TYPE
+
+
+def _success_body(response: Any, encoding: str) -> Response:
+    if encoding == "protobuf":
+        return Response(response.SerializeToString(), media_type=PROTOBUF_TYPES[0])
+    return Response(json_format.MessageToJson(response, indent=None).encode(), media_type=JSON_TYPE)
+
+
+def _with_partial(response: Any, result: IngestResult, field: str) -> Any:
+    if result.rejected:
+        setattr(response.partial_success, field, result.rejected)
+        response.partial_success.error_message = result.error_message
+    return response
+
+
+def build_http_app(
+    pipeline: Pipeline, auth: TokenAuth, max_body_bytes: int, metrics_text: Callable[[], str]
+) -> Starlette:
+    telemetry = pipeline.telemetry
+
+    def endpoint(
+        parse: Callable[[bytes, str], Any], ingest: Callable[..., Any], make_response: Callable[[IngestResult], Any]
+    ):
+        async def handle(request: Request) -> Response:
+            encoding = _encoding(request)
+            try:
+                principal = auth.check(request.headers.get("authorization"))
+                if principal is None:
+                    raise HTTPError(401, "missing or invalid bearer token")
+                if encoding is None:
+                    raise HTTPError(415, "unsupported Content-Type: use application/x-protobuf or application/json")
+                body = await read_body(request, max_body_bytes)
+                try:
+                    message = parse(body, encoding)
+                except otlp.OTLPDecodeError as exc:
+                    raise HTTPError(400, str(exc)) from None
+                try:
+                    result = await ingest(message, len(body), principal)
+                except QueueFull:
+                    raise HTTPError(429, "collector queue is full, retry later", retry_after=1) from None
+                except StoreWriteError as exc:
+                    raise HTTPError(503, f"storage unavailable: {exc}", retry_after=5) from None
+                except asyncio.CancelledError:
+                    raise
+                return _success_body(make_response(result), encoding)
+            except HTTPError as err:
+                telemetry.add("llmsight_rejected_requests_total")
+                if err.retry_after:
+                    telemetry.add("llmsight_throttled_requests_total")
+                content, media_type = _status_body(err.status, err.message, encoding)
+                headers = {"Retry-After": str(err.retry_after)} if err.retry_after else None
+                return Response(content, status_code=err.status, media_type=media_type, headers=headers)
+
+        return handle
+
+    async def ingest_metrics(message: Any, nbytes: int, principal: Any) -> IngestResult:
+        return await pipeline.ingest_metrics(message)
+
+    traces = endpoint(
+        otlp.parse_traces,
+        pipeline.ingest_traces,
+        lambda r: _with_partial(ExportTraceServiceResponse(), r, "rejected_spans"),
+    )
+    logs = endpoint(
+        otlp.parse_logs,
+        pipeline.ingest_logs,
+        lambda r: _with_partial(ExportLogsServiceResponse(), r, "rejected_log_records"),
+    )
+    metrics = endpoint(otlp.parse_metrics, ingest_metrics, lambda r: ExportMetricsServiceResponse())
+
+    async def healthz(request: Request) -> Response:
+        return Response(json.dumps({"status": "ok"}), media_type=JSON_TYPE)
+
+    async def prometheus(request: Request) -> Response:
+        return PlainTextResponse(metrics_text(), media_type="text/plain; version=0.0.4")
+
+    return Starlette(
+        routes=[
+            Route("/v1/traces", traces, methods=["POST"]),
+            Route("/v1/logs", logs, methods=["POST"]),
+            Route("/v1/metrics", metrics, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", prometheus, methods=["GET"]),
+        ]
+    )

@@ -1,0 +1,218 @@
+"""Run the collector: receivers, pipeline, exporter, query endpoint and background jobs in one process.
+
+One process owns an embedded store, so everything that writes to it (ingest, price
+resolution, the evaluator when a judge is configured) runs here. ``Collector`` can run in
+the foreground (``llmsight serve``) or in a thread (tests, the demo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from llmsight.collector.auth import TokenAuth
+from llmsight.collector.exporters.clickhouse import ClickHouseExporter, Processor
+from llmsight.collector.pipeline import Pipeline
+from llmsight.collector.processors.batch import BatchQueue
+from llmsight.collector.query_api import build_query_app
+from llmsight.collector.receivers.otlp_grpc import build_grpc_server
+from llmsight.collector.receivers.otlp_http import build_http_app
+from llmsight.collector.telemetry import Telemetry
+from llmsight.settings import Settings
+from llmsight.store.client import open_client
+from llmsight.store.schema import init_schema
+from llmsight.store.url import parse_store_url
+
+log = logging.getLogger("llmsight.collector")
+
+BackgroundJob = Callable[[], Any]
+
+
+@dataclass
+class Endpoints:
+    http: str
+    grpc: str
+    query: str | None
+
+
+@dataclass
+class Collector:
+    settings: Settings
+    processors: list[Processor] = field(default_factory=list)
+    jobs: list[tuple[float, BackgroundJob]] = field(default_factory=list)  # (interval s, fn run in a thread)
+    serve_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.store = parse_store_url(s.clickhouse_url)
+        self.telemetry = Telemetry()
+        self.queue = BatchQueue(s.queue_max_spans, s.queue_max_bytes, s.batch_max_spans, s.batch_timeout_ms / 1000)
+        self.telemetry.gauge("llmsight_queue_spans", lambda: float(self.queue.rows))
+        self.telemetry.gauge("llmsight_queue_bytes", lambda: float(self.queue.nbytes))
+        self.auth = TokenAuth(s.ingest_tokens)
+        self.pipeline = Pipeline(self.queue, self.telemetry)
+        self.exporter = ClickHouseExporter(self.open_client, self.queue, self.telemetry, self.processors)
+        self.endpoints = Endpoints(
+            http=f"http://{s.host}:{s.http_port}",
+            grpc=f"{s.host}:{s.grpc_port}",
+            query=f"http://127.0.0.1:{s.query_port}" if s.query_port else None,
+        )
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def open_client(self, **settings: Any) -> Any:
+        return open_client(self.store, **settings)
+
+    def init_store(self) -> None:
+        client = open_client(self.store, database=False)
+        try:
+            init_schema(client, self.store, self.settings.retention_days)
+        finally:
+            client.close()
+
+    async def run(self, install_signals: bool = False) -> None:
+        """Serve until stopped; on stop, finish queued inserts before returning."""
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        s = self.settings
+        self.init_store()
+        http = uvicorn.Server(
+            uvicorn.Config(
+                build_http_app(self.pipeline, self.auth, s.max_body_bytes, self.telemetry.render),
+                host=s.host,
+                port=s.http_port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+                timeout_graceful_shutdown=30,
+            )
+        )
+        servers: list[uvicorn.Server] = [http]
+        if s.query_port:
+            servers.append(
+                uvicorn.Server(
+                    uvicorn.Config(
+                        build_query_app(lambda: self.open_client(readonly=2), self.auth),
+                        host="127.0.0.1",
+                        port=s.query_port,
+                        log_level="warning",
+                        lifespan="off",
+                        access_log=False,
+                    )
+                )
+            )
+        for server in servers:
+            _check_port_free(server.config.host, server.config.port)
+        _check_port_free(s.host, s.grpc_port)
+        grpc_server = build_grpc_server(self.pipeline, self.auth, f"{s.host}:{s.grpc_port}", s.max_body_bytes)
+        self.exporter.start()
+        await grpc_server.start()
+        tasks = [asyncio.create_task(server.serve()) for server in servers]
+        tasks += [asyncio.create_task(self._every(interval, job)) for interval, job in self.jobs]
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(sig, self._stop.set)
+        while not all(server.started for server in servers):
+            if any(t.done() for t in tasks):
+                break
+            await asyncio.sleep(0.02)
+        self._write_serve_file()
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            log.info("shutting down: finishing queued inserts")
+            for server in servers:
+                server.should_exit = True
+            await grpc_server.stop(grace=5)
+            await asyncio.gather(*tasks[: len(servers)], return_exceptions=True)
+            for task in tasks[len(servers) :]:
+                task.cancel()
+            await asyncio.to_thread(self.exporter.stop)
+            self._remove_serve_file()
+
+    async def _every(self, interval: float, job: BackgroundJob) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(job)
+            except Exception:
+                log.exception("background job %s failed", getattr(job, "__name__", job))
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    # --- running in a thread (tests, demo) ---
+
+    def start_in_thread(self, timeout: float = 60.0) -> Collector:
+        def target() -> None:
+            try:
+                asyncio.run(self.run())
+            except BaseException as exc:
+                self._error = exc
+                self._ready.set()
+
+        self._thread = threading.Thread(target=target, name="llmsight-collector", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("collector did not start")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop_thread(self, timeout: float = 60.0) -> None:
+        self.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # --- serve.json: how other processes find the query endpoint of an embedded store ---
+
+    def _write_serve_file(self) -> None:
+        if self.serve_file is None:
+            return
+        self.serve_file.parent.mkdir(parents=True, exist_ok=True)
+        info = {
+            "pid": os.getpid(),
+            "store_path": self.store.path,
+            "query_url": self.endpoints.query,
+            "http": self.endpoints.http,
+            "grpc": self.endpoints.grpc,
+        }
+        self.serve_file.write_text(json.dumps(info))
+
+    def _remove_serve_file(self) -> None:
+        if self.serve_file is not None:
+            with contextlib.suppress(OSError):
+                self.serve_file.unlink()
+
+
+class PortInUseError(OSError):
+    pass
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with a readable message instead of uvicorn's exit when a port is taken."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PortInUseError(
+                f"cannot listen on {host}:{port}: {exc.strerror} (is another collector running?)"
+            ) from None
