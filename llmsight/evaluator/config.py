@@ -1,0 +1,118 @@
+"""Evaluator settings: the shared ``Settings`` (judge model, endpoint, key, sample rate) plus the
+knobs only the evaluator has (metrics, window, concurrency, caps), overridable by CLI flags.
+
+The extra knobs also read ``LLMSIGHT_*`` environment variables so ``serve``'s scheduled runs,
+which get no flags, can be tuned the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from llmsight.evaluator.metrics import DEFAULT_METRICS
+
+
+class EvaluatorConfigError(ValueError):
+    """The evaluator cannot run as configured; the message says which setting to change."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """``90s``, ``15m``, ``1h``, ``7d`` (or a bare number of seconds) -> seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    match = _DURATION.match(text or "")
+    if not match:
+        raise EvaluatorConfigError(f"cannot read duration {text!r}: use e.g. 30m, 1h, 24h or 7d")
+    return float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
+
+
+def _env(name: str, cast: Any, default: Any) -> Any:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return cast(raw)
+    except ValueError:
+        raise EvaluatorConfigError(f"{name}={raw!r} is not a valid value") from None
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig:
+    judge_model: str = ""
+    judge_base_url: str = ""
+    judge_api_key: str = ""
+    sample_rate: float = 0.1
+    metrics: tuple[str, ...] = field(default=DEFAULT_METRICS)
+    since_s: float = 24 * 3600  # look-back window for candidates; serve's scheduled runs use it
+    service: str = ""
+    model: str = ""
+    score_mode: str = "integer"  # or "weighted" (G-Eval style, needs logprobs)
+    concurrency: int = 4
+    timeout_s: float = 60.0
+    max_retries: int = 3
+    backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+    max_calls_per_hour: int = 1000  # judge calls in any sliding hour; 0 = unlimited
+    max_spans_per_run: int = 500
+    rubrics_dir: str = ""
+    emit_events: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> EvaluatorConfig:
+        """From ``llmsight.settings.Settings`` and env, with non-None ``overrides`` (CLI flags) on top."""
+        base = cls(
+            judge_model=getattr(settings, "judge_model", "") or "",
+            judge_base_url=getattr(settings, "judge_base_url", "") or "",
+            judge_api_key=getattr(settings, "judge_api_key", "") or "",
+            sample_rate=float(getattr(settings, "sample_rate", 0.1)),
+            metrics=tuple(
+                m.strip() for m in _env("LLMSIGHT_EVALUATOR_METRICS", str, ",".join(DEFAULT_METRICS)).split(",")
+                if m.strip()
+            ),
+            since_s=parse_duration(_env("LLMSIGHT_EVALUATOR_SINCE", str, "24h")),
+            score_mode=_env("LLMSIGHT_JUDGE_SCORE_MODE", str, "integer"),
+            concurrency=_env("LLMSIGHT_JUDGE_CONCURRENCY", int, 4),
+            timeout_s=_env("LLMSIGHT_JUDGE_TIMEOUT_S", float, 60.0),
+            max_retries=_env("LLMSIGHT_JUDGE_MAX_RETRIES", int, 3),
+            max_calls_per_hour=_env("LLMSIGHT_JUDGE_MAX_CALLS_PER_HOUR", int, 1000),
+            max_spans_per_run=_env("LLMSIGHT_EVALUATOR_MAX_SPANS_PER_RUN", int, 500),
+            rubrics_dir=_env("LLMSIGHT_RUBRICS_DIR", str, ""),
+        )
+        names = {f.name for f in fields(cls)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise TypeError(f"unknown EvaluatorConfig fields: {sorted(unknown)}")
+        cfg = replace(base, **{k: v for k, v in overrides.items() if v is not None})
+        if isinstance(cfg.metrics, str):
+            cfg = replace(cfg, metrics=tuple(m.strip() for m in cfg.metrics.split(",") if m.strip()))
+        return cfg.validated()
+
+    def validated(self) -> EvaluatorConfig:
+        if not 0.0 <= self.sample_rate <= 1.0:
+            raise EvaluatorConfigError(f"sample rate {self.sample_rate} must be between 0 and 1")
+        if self.score_mode not in ("integer", "weighted"):
+            raise EvaluatorConfigError(f"score mode {self.score_mode!r}: use 'integer' or 'weighted'")
+        if self.concurrency < 1:
+            raise EvaluatorConfigError("concurrency must be at least 1")
+        return self
+
+    def require_judge(self) -> None:
+        """Raise a readable error naming the env vars when no usable judge is configured."""
+        if not self.judge_model:
+            raise EvaluatorConfigError(
+                "no judge configured: set LLMSIGHT_JUDGE_MODEL (e.g. gpt-4o-mini) and LLMSIGHT_JUDGE_API_KEY, "
+                "or LLMSIGHT_JUDGE_BASE_URL for an OpenAI-compatible server (vLLM, Ollama, LiteLLM); "
+                "or pass --judge-model / --judge-base-url"
+            )
+        if not self.judge_base_url and not (self.judge_api_key or os.environ.get("OPENAI_API_KEY")):
+            raise EvaluatorConfigError(
+                f"judge model {self.judge_model!r} has no API key: set LLMSIGHT_JUDGE_API_KEY "
+                "(or OPENAI_API_KEY), or LLMSIGHT_JUDGE_BASE_URL for a local OpenAI-compatible server"
+            )

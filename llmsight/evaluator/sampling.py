@@ -1,0 +1,130 @@
+"""Pick which stored calls to judge, deterministically and without repeating work.
+
+The sample decision is ``cityHash64(SpanId) % 10000 < rate * 10000`` computed in SQL: the same
+call is in or out on every run and in every process, so a re-run after a crash, or ``serve``
+and a manual ``llmsight evaluate``, agree on the sample instead of each drawing their own.
+A (span, metric, judge model, prompt version) already recorded as ok / not_applicable /
+parse_error is skipped; only judge_error (the judge failed, not the answer) is retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+FINAL_STATUSES = ("ok", "not_applicable", "parse_error")
+SKIPPED_OPERATIONS = ("embeddings", "create_embeddings", "execute_tool", "retrieval")
+CALL_COLUMNS = (
+    "Timestamp", "TraceId", "SpanId", "ServiceName", "Model", "Provider", "Operation", "Prompt", "Completion",
+    "InputMessages", "OutputMessages", "SystemInstructions", "ContextDocuments", "GroundTruth",
+)
+
+
+def quote(value: str) -> str:
+    """A ClickHouse string literal (we build IN lists of tuples, which parameter binding cannot)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def rate_basis_points(rate: float) -> int:
+    return max(0, min(10000, int(round(rate * 10000))))
+
+
+def sample_predicate(rate: float) -> str:
+    return f"cityHash64(SpanId) % 10000 < {rate_basis_points(rate)}"
+
+
+def _window(since_s: float) -> str:
+    return f"Timestamp >= now64(9) - toIntervalMillisecond({int(since_s * 1000)})"
+
+
+def _done_subquery(db: str, judge_model: str, plans: Sequence[tuple[str, str]], since_s: float) -> str:
+    pairs = ", ".join(f"({quote(m)}, {quote(v)})" for m, v in plans)
+    return (
+        f"SELECT SpanId, Metric FROM (SELECT SpanId, Metric, argMax(Status, EvaluatedAt) AS st "
+        f"FROM {db}.evaluations WHERE JudgeModel = {quote(judge_model)} "
+        f"AND (toString(Metric), toString(PromptVersion)) IN ({pairs}) "
+        f"AND SpanTimestamp >= now64(9) - toIntervalMillisecond({int(since_s * 1000) + 60_000}) "
+        f"GROUP BY SpanId, Metric) WHERE st IN ({', '.join(quote(s) for s in FINAL_STATUSES)})"
+    )
+
+
+def select_candidates(
+    client: Client,
+    database: str,
+    *,
+    judge_model: str,
+    plans: Sequence[tuple[str, str]],
+    sample_rate: float,
+    since_s: float,
+    service: str = "",
+    model: str = "",
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """Sampled calls in the window with at least one planned (metric, prompt version) not yet done.
+
+    Each row carries ``_done``: the metrics already final for it, so the worker judges only the rest.
+    """
+    if not plans or rate_basis_points(sample_rate) == 0:
+        return []
+    db = f"`{database}`"
+    done = _done_subquery(db, judge_model, plans, since_s)
+    where = [
+        _window(since_s),
+        sample_predicate(sample_rate),
+        "StatusCode != 'Error'",
+        f"toString(Operation) NOT IN ({', '.join(quote(o) for o in SKIPPED_OPERATIONS)})",
+        f"SpanId NOT IN (SELECT SpanId FROM ({done}) GROUP BY SpanId HAVING count() >= {len(plans)})",
+    ]
+    if service:
+        where.append(f"ServiceName = {quote(service)}")
+    if model:
+        where.append(f"Model = {quote(model)}")
+    columns = ", ".join(f"`{c}`" for c in CALL_COLUMNS)
+    result = client.query(
+        f"SELECT {columns} FROM {db}.llm_calls WHERE {' AND '.join(where)} "
+        f"ORDER BY Timestamp, SpanId LIMIT 1 BY SpanId LIMIT {int(limit)}"
+    )
+    rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
+    if not rows:
+        return rows
+    ids = ", ".join(quote(r["SpanId"]) for r in rows)
+    done_rows = client.query(f"SELECT SpanId, Metric FROM ({done}) WHERE SpanId IN ({ids})").result_rows
+    done_by_span: dict[str, set[str]] = {}
+    for span_id, metric in done_rows:
+        done_by_span.setdefault(span_id, set()).add(metric)
+    for row in rows:
+        row["_done"] = done_by_span.get(row["SpanId"], set())
+    return rows
+
+
+def retrieval_documents(client: Client, database: str, rows: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """For calls without ContextDocuments: documents of retrieval spans earlier in the same trace.
+
+    Returned per SpanId of the call; a retrieval span that started after the call cannot have fed it.
+    """
+    from llmsight.evaluator.inputs import parse_documents
+
+    wanted = [r for r in rows if not str(r.get("ContextDocuments") or "").strip()]
+    if not wanted:
+        return {}
+    traces = ", ".join(sorted({quote(r["TraceId"]) for r in wanted}))
+    result = client.query(
+        f"SELECT TraceId, Timestamp, SpanAttributes['gen_ai.retrieval.documents'] AS docs "
+        f"FROM `{database}`.otel_traces WHERE TraceId IN ({traces}) "
+        f"AND SpanAttributes['gen_ai.operation.name'] = 'retrieval' AND docs != '' ORDER BY Timestamp"
+    ).result_rows
+    by_trace: dict[str, list[tuple[dt.datetime, str]]] = {}
+    for trace_id, ts, docs in result:
+        by_trace.setdefault(trace_id, []).append((ts, docs))
+    out: dict[str, list[str]] = {}
+    for row in wanted:
+        docs: list[str] = []
+        for ts, raw in by_trace.get(row["TraceId"], []):
+            if ts <= row["Timestamp"]:
+                docs.extend(parse_documents(raw))
+        if docs:
+            out[row["SpanId"]] = docs
+    return out
