@@ -32,6 +32,7 @@ from llmsight.collector.receivers.otlp_http import build_http_app
 from llmsight.collector.telemetry import Telemetry
 from llmsight.settings import Settings
 from llmsight.store.client import open_client
+from llmsight.store.prices import load_catalog
 from llmsight.store.schema import init_schema
 from llmsight.store.url import parse_store_url
 
@@ -82,6 +83,9 @@ class Collector:
         client = open_client(self.store, database=False)
         try:
             init_schema(client, self.store, self.settings.retention_days)
+            client.database = self.store.database
+            if not int(client.command("SELECT count() FROM price_catalog")):
+                load_catalog(client, self.store.database)
         finally:
             client.close()
 

@@ -1,0 +1,128 @@
+"""``llmsight serve``: the collector in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+
+from llmsight.cli.common import StoreOption, console, err_console, fail, make_settings, serve_file, user_errors
+
+
+def serve(
+    clickhouse_url: StoreOption = None,
+    host: Annotated[str | None, typer.Option(help="Address the receivers listen on [default: 127.0.0.1].")] = None,
+    http_port: Annotated[int | None, typer.Option(help="OTLP/HTTP port [default: 4318].")] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="OTLP/gRPC port [default: 4317].")] = None,
+    query_port: Annotated[
+        int | None,
+        typer.Option(help="Read-only ClickHouse-compatible HTTP port on 127.0.0.1; 0 disables [default: 8124]."),
+    ] = None,
+    retention_days: Annotated[
+        int | None, typer.Option(help="Days of data ClickHouse keeps (TTL); 0 keeps all.")
+    ] = None,
+    ingest_token: Annotated[
+        list[str] | None,
+        typer.Option(help="Bearer token senders must present (repeatable); TOKEN=TENANT binds a tenant."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each background job.")] = False,
+) -> None:
+    """Receive OTLP traces and logs and store them in ClickHouse.
+
+    Also prices new models every 15 seconds and, when a judge model is configured
+    (LLMSIGHT_JUDGE_MODEL), runs the evaluator on a schedule in the same process.
+
+    Example:
+
+        llmsight serve                                   # embedded store in ./.llmsight
+
+        llmsight serve --clickhouse-url http://default:pw@localhost:8123/otel --host 0.0.0.0 --ingest-token s3cret
+    """
+    from llmsight.collector.server import Collector, PortInUseError
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    with user_errors():
+        settings = make_settings(
+            clickhouse_url=clickhouse_url,
+            host=host,
+            http_port=http_port,
+            grpc_port=grpc_port,
+            query_port=query_port,
+            retention_days=retention_days,
+            ingest_tokens=",".join(ingest_token) if ingest_token else None,
+        )
+        collector = Collector(settings, jobs=background_jobs(settings), serve_file=serve_file(settings))
+        if not collector.auth.enabled and not _is_loopback(settings.host):
+            err_console.print(
+                Panel(
+                    f"Listening on {settings.host} without an ingest token: anyone who can reach this "
+                    "port can write into your store. Set --ingest-token or LLMSIGHT_INGEST_TOKENS.",
+                    title="[bold red]WARNING[/]",
+                    border_style="red",
+                )
+            )
+        ep = collector.endpoints
+        evaluator = f"on, judge {settings.judge_model}" if settings.judge_model else "off (set LLMSIGHT_JUDGE_MODEL)"
+        console.print(
+            Panel(
+                f"store      {collector.store.display()}\n"
+                f"OTLP/HTTP  {ep.http}/v1/traces\n"
+                f"OTLP/gRPC  {ep.grpc}\n"
+                f"query      {ep.query or 'disabled'}  (read-only ClickHouse HTTP)\n"
+                f"metrics    {ep.http}/metrics\n"
+                f"evaluator  {evaluator}",
+                title="llmsight collector",
+                subtitle="Ctrl+C to stop",
+            )
+        )
+        try:
+            asyncio.run(collector.run(install_signals=True))
+        except PortInUseError as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            pass
+    console.print("stopped; queued data was stored.")
+
+
+def background_jobs(settings) -> list:
+    """Price resolution always; the evaluator when a judge is configured and the evaluator is installed."""
+    from llmsight.store.client import open_client
+    from llmsight.store.prices import resolve_prices
+    from llmsight.store.url import parse_store_url
+
+    store = parse_store_url(settings.clickhouse_url)
+    jobs = []
+
+    def resolve_model_prices() -> None:
+        client = open_client(store)
+        try:
+            resolve_prices(client, store.database)
+        finally:
+            client.close()
+
+    jobs.append((15.0, resolve_model_prices))
+    if settings.judge_model:
+        try:
+            from llmsight.evaluator import run_evaluator_once  # type: ignore[attr-defined]
+        except ImportError:
+            logging.getLogger("llmsight").warning("judge configured but the evaluator is not installed")
+        else:
+
+            def evaluate() -> None:
+                run_evaluator_once(settings, settings.clickhouse_url)
+
+            jobs.append((settings.evaluate_interval_s, evaluate))
+    return jobs
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

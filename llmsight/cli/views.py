@@ -1,0 +1,181 @@
+"""``llmsight calls`` and ``llmsight trace``: the store seen from a terminal."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from llmsight.cli.common import StoreOption, console, fail, make_settings, parse_duration, query_client, user_errors
+
+
+def calls(
+    last: Annotated[str, typer.Option(help="Time window back from now: 15m, 1h, 7d.")] = "1h",
+    service: Annotated[str | None, typer.Option(help="Only this service.name.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model (request or response model).")] = None,
+    errors: Annotated[bool, typer.Option("--errors", help="Only failed calls.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 20,
+    clickhouse_url: StoreOption = None,
+) -> None:
+    """List recent LLM calls: time, service, model, tokens, cost, latency, status and the prompt.
+
+    Example:
+
+        llmsight calls --last 24h --service rag-app --limit 50
+    """
+    seconds = parse_duration(last)
+    with user_errors():
+        client = query_client(make_settings(clickhouse_url=clickhouse_url))
+        rows = client.query(
+            "SELECT Timestamp, TraceId, ServiceName, Model, InputTokens, OutputTokens, Cost, Duration / 1e6, "
+            "StatusCode, ErrorType, Prompt FROM llm_calls "
+            "WHERE Timestamp >= now64(9) - toIntervalSecond(%(seconds)s) "
+            "AND (%(service)s = '' OR ServiceName = %(service)s) "
+            "AND (%(model)s = '' OR Model = %(model)s OR RequestModel = %(model)s) "
+            "AND (NOT %(errors)s OR IsError) "
+            "ORDER BY Timestamp DESC LIMIT %(limit)s",
+            parameters={
+                "seconds": seconds,
+                "service": service or "",
+                "model": model or "",
+                "errors": errors,
+                "limit": limit,
+            },
+        ).result_rows
+    table = Table(title=f"LLM calls, last {last}", show_lines=False, pad_edge=False)
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("trace", no_wrap=True)
+    table.add_column("service / model", no_wrap=True, overflow="ellipsis", max_width=28)
+    table.add_column("tokens in/out", justify="right", no_wrap=True)
+    table.add_column("cost $", justify="right", no_wrap=True)
+    table.add_column("ms", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("prompt", overflow="ellipsis", no_wrap=True, ratio=1, min_width=12)
+    for ts, trace_id, svc, mdl, tin, tout, cost, ms, status, error_type, prompt in rows:
+        status_text = Text(error_type or status, style="red") if status == "Error" else Text("ok", style="green")
+        table.add_row(
+            ts.strftime("%m-%d %H:%M:%S"),
+            trace_id[:8],
+            f"{svc} / {mdl}",
+            f"{tin:,}/{tout:,}",
+            f"{cost:.4f}",
+            f"{ms:,.0f}",
+            status_text,
+            _excerpt(prompt, 200),
+        )
+    console.print(table)
+    if not rows:
+        console.print(f"no LLM calls in the last {last}; is the app instrumented and sending to `llmsight serve`?")
+
+
+def trace(
+    trace_id: Annotated[str, typer.Argument(help="The trace id (32 hex characters; a unique prefix of 8+ works).")],
+    full: Annotated[bool, typer.Option("--full", help="Show whole prompts, completions and context.")] = False,
+    clickhouse_url: StoreOption = None,
+) -> None:
+    """Show one trace as a span tree with timings; LLM spans with prompt, completion, context, tokens, cost, scores.
+
+    Example:
+
+        llmsight trace 4bf92f3577b34da6a3ce929d0e0e4736
+    """
+    trace_id = trace_id.strip().lower()
+    if len(trace_id) < 8 or any(c not in "0123456789abcdef" for c in trace_id):
+        raise fail("a trace id is hex, at least 8 characters")
+    with user_errors():
+        client = query_client(make_settings(clickhouse_url=clickhouse_url))
+        if len(trace_id) < 32:
+            matches = client.query(
+                "SELECT DISTINCT TraceId FROM otel_traces_trace_id_ts WHERE startsWith(TraceId, %(p)s) LIMIT 2",
+                parameters={"p": trace_id},
+            ).result_rows
+            if len(matches) != 1:
+                raise fail(f"{'no trace' if not matches else 'more than one trace'} starts with {trace_id}")
+            trace_id = matches[0][0]
+        spans = client.query(
+            "SELECT SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, Timestamp, Duration, StatusCode, "
+            "StatusMessage FROM otel_traces WHERE TraceId = %(t)s ORDER BY Timestamp",
+            parameters={"t": trace_id},
+        ).named_results()
+        spans = list(spans)
+        if not spans:
+            raise fail(f"no trace {trace_id} in the store")
+        llm = {
+            row["SpanId"]: row
+            for row in client.query(
+                "SELECT SpanId, Model, InputTokens, OutputTokens, Cost, Prompt, Completion, ContextDocuments, "
+                "TimeToFirstChunk FROM llm_calls WHERE TraceId = %(t)s",
+                parameters={"t": trace_id},
+            ).named_results()
+        }
+        scores: dict[str, list[tuple[str, Any, str]]] = {}
+        for span_id, metric, score, status in client.query(
+            "SELECT SpanId, Metric, Score, Status FROM evaluations FINAL WHERE TraceId = %(t)s ORDER BY Metric",
+            parameters={"t": trace_id},
+        ).result_rows:
+            scores.setdefault(span_id, []).append((metric, score, status))
+    console.print(_render_tree(trace_id, spans, llm, scores, full))
+
+
+def _render_tree(trace_id: str, spans: list[dict], llm: dict, scores: dict, full: bool) -> Tree:
+    start = min(s["Timestamp"] for s in spans)
+    total_ms = max((s["Timestamp"] - start).total_seconds() * 1000 + s["Duration"] / 1e6 for s in spans)
+    root = Tree(f"[bold]trace {trace_id}[/]  {len(spans)} spans, {total_ms:,.1f} ms")
+    nodes: dict[str, Tree] = {}
+    known = {s["SpanId"] for s in spans}
+    limit = None if full else 300
+    for span in spans:  # ordered by start time, so parents come before children
+        offset = (span["Timestamp"] - start).total_seconds() * 1000
+        style = "red" if span["StatusCode"] == "Error" else "white"
+        label = Text.assemble(
+            (span["SpanName"], f"bold {style}"),
+            f"  {span['Duration'] / 1e6:,.1f} ms",
+            (f"  +{offset:,.1f} ms  {span['ServiceName']}", "dim"),
+        )
+        if span["StatusCode"] == "Error" and span["StatusMessage"]:
+            label.append(f"  {span['StatusMessage']}", style="red")
+        parent = nodes.get(span["ParentSpanId"]) if span["ParentSpanId"] in known else root
+        node = (parent or root).add(label)
+        nodes[span["SpanId"]] = node
+        call = llm.get(span["SpanId"])
+        if call:
+            ttft = f", first chunk {call['TimeToFirstChunk'] * 1000:,.0f} ms" if call["TimeToFirstChunk"] else ""
+            node.add(
+                f"[cyan]{call['Model']}[/]  {call['InputTokens']:,} in / {call['OutputTokens']:,} out, "
+                f"${call['Cost']:.5f}{ttft}"
+            )
+            node.add(Text.assemble(("prompt: ", "bold"), _excerpt(call["Prompt"], limit)))
+            node.add(Text.assemble(("completion: ", "bold"), _excerpt(call["Completion"], limit)))
+            docs = _documents(call["ContextDocuments"])
+            if docs:
+                ctx = node.add(Text(f"context: {len(docs)} document(s)", style="bold"))
+                for doc in docs[: None if full else 3]:
+                    ctx.add(_excerpt(doc, limit))
+            for metric, score, status in scores.get(span["SpanId"], []):
+                shown = f"{score}/5" if status == "ok" else status
+                color = "green" if status == "ok" and score and score >= 4 else "yellow" if status == "ok" else "dim"
+                node.add(f"[{color}]{metric}: {shown}[/]")
+    return root
+
+
+def _documents(raw: str) -> list[str]:
+    if not raw:
+        return []
+    try:
+        docs = json.loads(raw)
+    except ValueError:
+        return [raw]
+    if not isinstance(docs, list):
+        return [str(docs)]
+    return [d.get("content", json.dumps(d)) if isinstance(d, dict) else str(d) for d in docs]
+
+
+def _excerpt(text: str, limit: int | None) -> str:
+    text = " ".join((text or "").split())
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"

@@ -1,0 +1,99 @@
+"""The CLI against a real store: readable output, readable errors, and reads through a running serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import httpx2 as httpx
+from typer.testing import CliRunner
+
+from llmsight.cli.main import app
+from tests.collector.otlp_bodies import chat_span_request
+
+runner = CliRunner()
+
+
+def send(collector, request) -> None:
+    response = httpx.post(
+        f"{collector.endpoints.http}/v1/traces",
+        content=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    assert response.status_code == 200
+
+
+def test_calls_and_trace_views(collector, store_url):
+    trace_id = os.urandom(16)
+    send(collector, chat_span_request(3, service="cli-svc", trace_id=trace_id))
+    result = runner.invoke(app, ["calls", "--clickhouse-url", store_url, "--last", "1h"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert result.output.count("cli-svc / gpt-4o-mini") == 3
+    assert "question 2" in result.output
+
+    result = runner.invoke(app, ["trace", trace_id.hex(), "--clickhouse-url", store_url], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"trace {trace_id.hex()}" in result.output
+    assert result.output.count("chat gpt-4o-mini") == 3
+    assert "prompt: question 0" in result.output
+    assert "completion: answer 0" in result.output
+
+    prefix = runner.invoke(app, ["trace", trace_id.hex()[:10], "--clickhouse-url", store_url])
+    assert prefix.exit_code == 0 and trace_id.hex() in prefix.output
+
+
+def test_user_mistakes_are_one_line_errors(store_url):
+    missing = runner.invoke(app, ["trace", "0" * 32, "--clickhouse-url", store_url])
+    assert missing.exit_code == 2
+    assert "no trace" in missing.output and "Traceback" not in missing.output
+
+    bad_duration = runner.invoke(app, ["calls", "--last", "5x", "--clickhouse-url", store_url])
+    assert bad_duration.exit_code == 2 and "not a duration" in bad_duration.output
+
+    bad_url = runner.invoke(app, ["calls", "--clickhouse-url", "mysql://x"])
+    assert bad_url.exit_code == 2
+    assert "unknown storage scheme" in bad_url.output and "Traceback" not in bad_url.output
+
+    unreachable = runner.invoke(app, ["db", "status", "--clickhouse-url", "http://127.0.0.1:9/otel"])
+    assert unreachable.exit_code == 2
+    assert "cannot open store" in unreachable.output and "Traceback" not in unreachable.output
+
+
+def test_db_init_is_idempotent(chdb_path):
+    url = f"chdb://{chdb_path}?database=init_{uuid.uuid4().hex[:8]}"
+    first = runner.invoke(app, ["db", "init", "--clickhouse-url", url])
+    assert first.exit_code == 0, first.output
+    assert "version 0 -> 1" in first.output
+    second = runner.invoke(app, ["db", "init", "--clickhouse-url", url, "--retention-days", "7"])
+    assert second.exit_code == 0 and "version 1 -> 1" in second.output
+    from llmsight.store.client import open_client
+
+    client = open_client(url)
+    assert "toIntervalDay(7)" in client.command("SHOW CREATE TABLE otel_traces")
+    assert int(client.command("SELECT count() FROM price_catalog")) > 100
+
+
+def test_status_reads_through_the_query_endpoint_of_a_running_serve(collector_factory, store_url, chdb_path):
+    from llmsight.cli.common import serve_file
+    from llmsight.settings import Settings
+
+    settings = Settings(clickhouse_url=store_url)
+    collector = collector_factory()
+    send(collector, chat_span_request(2, service="status-svc"))
+    marker = serve_file(settings)
+    marker.write_text(
+        json.dumps({"pid": os.getpid(), "store_path": str(chdb_path), "query_url": collector.endpoints.query})
+    )
+    try:
+        from llmsight.cli.common import query_client
+
+        client = query_client(settings)
+        assert client.__class__.__name__ != "ChdbClient"  # it went through HTTP
+        result = runner.invoke(app, ["db", "status", "--clickhouse-url", store_url], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        assert "llm_calls" in result.output and "otel_traces" in result.output
+        refused = runner.invoke(app, ["db", "init", "--clickhouse-url", store_url])
+        assert refused.exit_code == 2 and "owns this store" in refused.output
+    finally:
+        marker.unlink()

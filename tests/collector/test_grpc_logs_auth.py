@@ -1,0 +1,96 @@
+"""gRPC receiver errors, logs ingest, ingest tokens with tenants, and the read-only query endpoint."""
+
+from __future__ import annotations
+
+import grpc
+import httpx2 as httpx
+import pytest
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+from tests.collector.otlp_bodies import chat_span_request, kv
+
+
+def _logs_request(body: str):
+    request = logs_service_pb2.ExportLogsServiceRequest()
+    resource_logs = request.resource_logs.add()
+    resource_logs.resource.attributes.append(kv("service.name", "log-svc"))
+    record = resource_logs.scope_logs.add().log_records.add()
+    record.time_unix_nano = 1_700_000_000_000_000_000
+    record.severity_number = 9
+    record.body.string_value = body
+    record.attributes.append(kv("event.name", "gen_ai.user.message"))
+    return request
+
+
+def test_grpc_logs_are_stored(collector, store_client):
+    with grpc.insecure_channel(collector.endpoints.grpc) as channel:
+        logs_service_pb2_grpc.LogsServiceStub(channel).Export(_logs_request("hello from grpc"), timeout=10)
+    rows = store_client.query(
+        "SELECT ServiceName, SeverityText, Body, LogAttributes['event.name'] FROM otel_logs WHERE Body = 'hello from grpc'"
+    ).result_rows
+    assert rows == [("log-svc", "INFO", "hello from grpc", "gen_ai.user.message")]
+
+
+def test_http_logs_are_stored(collector, store_client):
+    response = httpx.post(
+        f"{collector.endpoints.http}/v1/logs",
+        content=_logs_request("hello from http").SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    assert response.status_code == 200
+    assert int(store_client.command("SELECT count() FROM otel_logs WHERE Body = 'hello from http'")) == 1
+
+
+def test_tokens_required_and_tenant_cannot_be_overridden(collector_factory, store_client):
+    collector = collector_factory(ingest_tokens="t0ken-a=acme, t0ken-b")
+    request = chat_span_request(1, service="tenant-svc")
+    request.resource_spans[0].resource.attributes.append(kv("llmsight.tenant", "evil-corp"))
+    body = request.SerializeToString()
+    url = f"{collector.endpoints.http}/v1/traces"
+    proto = {"Content-Type": "application/x-protobuf"}
+    assert httpx.post(url, content=body, headers=proto).status_code == 401
+    assert httpx.post(url, content=body, headers={**proto, "Authorization": "Bearer wrong"}).status_code == 401
+    assert httpx.post(url, content=body, headers={**proto, "Authorization": "Bearer t0ken-a"}).status_code == 200
+    tenants = store_client.query(
+        "SELECT ResourceAttributes['llmsight.tenant'] FROM otel_traces WHERE ServiceName = 'tenant-svc'"
+    ).result_rows
+    assert tenants == [("acme",)]
+
+    with grpc.insecure_channel(collector.endpoints.grpc) as channel:
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Export(chat_span_request(1), timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        stub.Export(
+            chat_span_request(2, service="grpc-auth"), metadata=(("authorization", "Bearer t0ken-b"),), timeout=10
+        )
+    assert int(store_client.command("SELECT count() FROM otel_traces WHERE ServiceName = 'grpc-auth'")) == 2
+
+
+def test_grpc_partial_success(collector, store_client):
+    request = chat_span_request(3, service="grpc-partial")
+    request.resource_spans[0].scope_spans[0].spans[0].trace_id = b"short"
+    with grpc.insecure_channel(collector.endpoints.grpc) as channel:
+        response = trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=10)
+    assert response.partial_success.rejected_spans == 1
+    assert int(store_client.command("SELECT count() FROM otel_traces WHERE ServiceName = 'grpc-partial'")) == 2
+
+
+def test_query_endpoint_reads_but_never_writes(collector, store_url):
+    from llmsight.store.client import open_client
+    from llmsight.store.url import parse_store_url
+
+    database = parse_store_url(store_url).database
+    httpx.post(
+        f"{collector.endpoints.http}/v1/traces",
+        content=chat_span_request(4, service="via-proxy").SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    client = open_client(f"{collector.endpoints.query}/{database}", compress=False)
+    assert client.query("SELECT count() FROM llm_calls WHERE ServiceName = 'via-proxy'").result_rows == [(4,)]
+    with pytest.raises(Exception, match="(?i)readonly"):
+        client.command("INSERT INTO otel_traces (TraceId) VALUES ('x')")
+    with pytest.raises(Exception, match="(?i)readonly"):
+        client.command("DROP TABLE llm_calls")
+    assert client.query("SELECT count() FROM llm_calls WHERE ServiceName = 'via-proxy'").result_rows == [(4,)]

@@ -1,0 +1,141 @@
+"""Rows that did not come through llmsight's collector still give usable llm_calls rows.
+
+Covers rows written in the contrib ClickHouse exporter's format, the deprecated semconv names,
+OpenLLMetry's indexed content attributes and OpenLIT's prompt/completion events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+from llmsight.collector.otlp import TRACE_COLUMNS
+
+
+def insert_span(client, attributes: dict[str, str], events: list[tuple[str, dict[str, str]]] = (), status="Unset"):
+    trace_id, span_id = os.urandom(16).hex(), os.urandom(8).hex()
+    now = dt.datetime.now(dt.timezone.utc)
+    row = {
+        "Timestamp": now,
+        "TraceId": trace_id,
+        "SpanId": span_id,
+        "ParentSpanId": "",
+        "TraceState": "",
+        "SpanName": "openai.chat",
+        "SpanKind": "Client",
+        "ServiceName": "legacy-app",
+        "ResourceAttributes": {"service.name": "legacy-app", "deployment.environment": "staging"},
+        "ScopeName": "opentelemetry.instrumentation.openai.v1",
+        "ScopeVersion": "0.40.0",
+        "SpanAttributes": attributes,
+        "Duration": 1_500_000_000,
+        "StatusCode": status,
+        "StatusMessage": "",
+        "Events.Timestamp": [now for _ in events],
+        "Events.Name": [name for name, _ in events],
+        "Events.Attributes": [attrs for _, attrs in events],
+        "Links.TraceId": [],
+        "Links.SpanId": [],
+        "Links.TraceState": [],
+        "Links.Attributes": [],
+    }
+    client.insert("otel_traces", [[row[c] for c in TRACE_COLUMNS]], column_names=TRACE_COLUMNS)
+    return trace_id
+
+
+def call_row(client, trace_id: str) -> dict:
+    rows = list(client.query(f"SELECT * FROM llm_calls WHERE TraceId = '{trace_id}'").named_results())
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_openllmetry_style_span(store_client):
+    trace_id = insert_span(
+        store_client,
+        {
+            "gen_ai.system": "OpenAI",
+            "llm.request.type": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.response.model": "gpt-4o-2024-08-06",
+            "gen_ai.usage.prompt_tokens": "321",
+            "gen_ai.usage.completion_tokens": "54",
+            "gen_ai.prompt.0.role": "system",
+            "gen_ai.prompt.0.content": "You are terse.",
+            "gen_ai.prompt.1.role": "user",
+            "gen_ai.prompt.1.content": 'Say "hi"',
+            "gen_ai.completion.0.role": "assistant",
+            "gen_ai.completion.0.content": "hi",
+            "gen_ai.completion.0.finish_reason": "stop",
+            "llm.is_streaming": "true",
+        },
+    )
+    row = call_row(store_client, trace_id)
+    assert row["Operation"] == "chat"
+    assert row["Provider"] == "OpenAI"
+    assert (row["InputTokens"], row["OutputTokens"]) == (321, 54)
+    assert row["Model"] == "gpt-4o-2024-08-06"
+    assert row["Environment"] == "staging"
+    assert row["Stream"] == 1
+    messages = json.loads(row["InputMessages"])
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages[1]["parts"][0]["content"] == 'Say "hi"'
+    assert row["Prompt"] == 'Say "hi"'
+    assert row["Completion"] == "hi"
+    assert row["FinishReasons"] == ["stop"]
+    assert json.loads(row["OutputMessages"])[0]["finish_reason"] == "stop"
+
+
+def test_openlit_style_events(store_client):
+    trace_id = insert_span(
+        store_client,
+        {
+            "gen_ai.system": "openai",
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.usage.input_tokens": "10",
+            "gen_ai.usage.output_tokens": "3",
+        },
+        events=[
+            ("gen_ai.content.prompt", {"gen_ai.prompt": "user: what is 2+2?"}),
+            ("gen_ai.content.completion", {"gen_ai.completion": "4"}),
+        ],
+    )
+    row = call_row(store_client, trace_id)
+    assert row["Provider"] == "openai"
+    assert row["Prompt"] == "user: what is 2+2?"
+    assert row["Completion"] == "4"
+
+
+def test_current_semconv_in_contrib_format(store_client):
+    trace_id = insert_span(
+        store_client,
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "azure.ai.openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": "7",
+            "gen_ai.usage.output_tokens": "2",
+            "gen_ai.usage.reasoning.output_tokens": "1",
+            "gen_ai.response.finish_reasons": '["length"]',
+            "gen_ai.system_instructions": json.dumps([{"type": "text", "content": "Be nice."}]),
+            "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "Hello"}]}]),
+            "error.type": "timeout",
+        },
+        status="Error",
+    )
+    row = call_row(store_client, trace_id)
+    assert row["Provider"] == "azure.ai.openai"
+    assert row["ReasoningTokens"] == 1
+    assert row["FinishReasons"] == ["length"]
+    assert row["ErrorType"] == "timeout" and row["IsError"] == 1
+    assert json.loads(row["SystemInstructions"])[0]["content"] == "Be nice."
+    assert row["Duration"] == 1_500_000_000
+
+
+def test_non_llm_spans_are_not_llm_calls(store_client):
+    plain = insert_span(store_client, {"http.method": "GET"})
+    retrieval = insert_span(store_client, {"gen_ai.operation.name": "retrieval", "gen_ai.data_source.id": "kb"})
+    for trace_id in (plain, retrieval):
+        assert int(store_client.command(f"SELECT count() FROM llm_calls WHERE TraceId = '{trace_id}'")) == 0
+        assert int(store_client.command(f"SELECT count() FROM otel_traces WHERE TraceId = '{trace_id}'")) == 1
