@@ -16,6 +16,13 @@ Message = dict[str, Any]
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 _decode = json.loads
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+# Prefixes of the common case (a plain-text message) so it is written as text, not built as dicts.
+_TEXT_PREFIX = {
+    role: '{"role":"' + role + '","parts":[{"type":"text","content":'
+    for role in ("system", "user", "assistant", "developer")
+}
 
 TRUNCATION_MARKER = "…[truncated by llmsight]"
 
@@ -149,6 +156,50 @@ def chat_input_messages(messages: Iterable[Any], redact: Redact) -> list[Message
             message["name"] = name
         out.append(message)
     return out
+
+
+def chat_input_json(messages: Iterable[Any], redact: Redact, max_length: int) -> str:
+    """``chat_input_messages`` serialised; plain-text dict messages take a string-building fast path."""
+    pieces: list[str] = []
+    for msg in messages:
+        if type(msg) is dict and len(msg) == 2:
+            content = msg.get("content")
+            prefix = _TEXT_PREFIX.get(msg.get("role"))  # type: ignore[arg-type]
+            if prefix is not None and type(content) is str:
+                if redact is not None:
+                    content = redact(content)
+                pieces.append(prefix + _encode_str(content) + "}]}")
+                continue
+        pieces.append(_encode(chat_input_messages((msg,), redact)[0]))
+    text = "[" + ",".join(pieces) + "]"
+    if len(text) <= max_length:
+        return text
+    return _truncate(_decode(text), text, max_length)
+
+
+def chat_output_json(choices: Iterable[Any], redact: Redact, max_length: int) -> str:
+    """``chat_output_messages`` serialised, with the same fast path for plain-text answers."""
+    pieces: list[str] = []
+    for choice in choices:
+        message = choice.message
+        content = message.content
+        if (
+            type(content) is str
+            and not message.tool_calls
+            and not getattr(message, "refusal", None)
+            and not getattr(message, "function_call", None)
+        ):
+            if redact is not None:
+                content = redact(content)
+            reason = choice.finish_reason
+            pieces.append('{"role":"assistant","parts":[{"type":"text","content":' + _encode_str(content)
+                          + '}],"finish_reason":' + _encode_str(reason if type(reason) is str else "") + "}")
+        else:
+            pieces.append(_encode(chat_output_messages((choice,), redact)[0]))
+    text = "[" + ",".join(pieces) + "]"
+    if len(text) <= max_length:
+        return text
+    return _truncate(_decode(text), text, max_length)
 
 
 def chat_output_messages(choices: Iterable[Any], redact: Redact) -> list[Message]:

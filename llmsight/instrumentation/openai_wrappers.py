@@ -76,14 +76,18 @@ def _client_info(client: Any) -> tuple[Any, str, str, int, bool]:
 # --- request side ----------------------------------------------------------------------------------
 
 
+_PLAIN = (int, float, str, bool)
+
+
 def _request_params(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
+    # These join the unvalidated late attributes: only plain values pass, as themselves.
     for key, name in A.REQUEST_PARAMS:
         value = kwargs.get(key)
-        if value is not None and not isinstance(value, _SENTINELS):
+        if value is not None and type(value) in _PLAIN:
             attrs[name] = value
     stop = kwargs.get("stop")
     if stop is not None and not isinstance(stop, _SENTINELS):
-        attrs["gen_ai.request.stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        attrs["gen_ai.request.stop_sequences"] = (stop,) if isinstance(stop, str) else tuple(map(str, stop))
 
 
 def _chat_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any],
@@ -95,17 +99,17 @@ def _chat_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[
     if inv_capture:
         messages = kwargs.get("messages")
         if messages is not None:
-            attrs[A.INPUT_MESSAGES] = M.to_json(M.chat_input_messages(messages, redact), max_length)
+            attrs[A.INPUT_MESSAGES] = M.chat_input_json(messages, redact, max_length)
 
 
 def _responses_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any],
                        attrs: dict[str, Any]) -> None:
     reasoning = kwargs.get("reasoning")
     if isinstance(reasoning, dict) and reasoning.get("effort"):
-        attrs["openai.request.reasoning_effort"] = reasoning["effort"]
+        attrs["openai.request.reasoning_effort"] = str(reasoning["effort"])
     conversation = kwargs.get("conversation")
     if _given(conversation):
-        attrs[A.CONVERSATION_ID] = conversation if isinstance(conversation, str) else conversation.get("id")
+        attrs[A.CONVERSATION_ID] = str(conversation if isinstance(conversation, str) else conversation.get("id"))
     if inv_capture:
         input_value = kwargs.get("input")
         if _given(input_value):
@@ -129,34 +133,43 @@ def _embeddings_request(inv_capture: bool, redact: Any, max_length: int, kwargs:
                         attrs: dict[str, Any]) -> None:
     encoding = kwargs.get("encoding_format")
     if _given(encoding):
-        attrs[A.ENCODING_FORMATS] = [encoding]
+        attrs[A.ENCODING_FORMATS] = (str(encoding),)
     dimensions = kwargs.get("dimensions")
-    if _given(dimensions):
+    if type(dimensions) is int:
         attrs[A.EMBEDDING_DIMENSIONS] = dimensions
 
 
 # --- response side ---------------------------------------------------------------------------------
 
 
-def chat_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
-    out[A.RESPONSE_ID] = response.id
-    out[A.RESPONSE_MODEL] = response.model
-    choices = response.choices
-    out[A.FINISH_REASONS] = [c.finish_reason or "" for c in choices]
+def _id_and_model(response: Any, out: dict[str, Any]) -> None:
+    # Values go to the span unvalidated (spans.set_attributes): only real strings pass.
+    response_id = getattr(response, "id", None)
+    if type(response_id) is str:
+        out[A.RESPONSE_ID] = response_id
+    model = response.model
+    if type(model) is str:
+        out[A.RESPONSE_MODEL] = model
     tier = getattr(response, "service_tier", None)
-    if tier:
+    if type(tier) is str:
         out[A.OPENAI_SERVICE_TIER] = tier
+
+
+def _finish_reasons(choices: Any) -> tuple[str, ...]:
+    return tuple(r if type(r) is str else "" for r in (c.finish_reason for c in choices))
+
+
+def chat_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
+    _id_and_model(response, out)
+    choices = response.choices
+    out[A.FINISH_REASONS] = _finish_reasons(choices)
     chat_usage(response.usage, out)
     if inv.capture:
-        out[A.OUTPUT_MESSAGES] = M.to_json(M.chat_output_messages(choices, inv.redact), inv.max_length)
+        out[A.OUTPUT_MESSAGES] = M.chat_output_json(choices, inv.redact, inv.max_length)
 
 
 def responses_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
-    out[A.RESPONSE_ID] = response.id
-    out[A.RESPONSE_MODEL] = response.model
-    tier = getattr(response, "service_tier", None)
-    if tier:
-        out[A.OPENAI_SERVICE_TIER] = tier
+    _id_and_model(response, out)
     responses_usage(response.usage, out)
     if inv.capture:
         output, reason = M.responses_output_messages(response, inv.redact)
@@ -164,13 +177,12 @@ def responses_response_attributes(inv: Invocation, response: Any, out: dict[str,
     else:
         has_tool = any(item.type in ("function_call", "custom_tool_call") for item in response.output or ())
         reason = M.responses_finish_reason(response, has_tool)
-    out[A.FINISH_REASONS] = [reason]
+    out[A.FINISH_REASONS] = (str(reason),)
 
 
 def completion_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
-    out[A.RESPONSE_ID] = response.id
-    out[A.RESPONSE_MODEL] = response.model
-    out[A.FINISH_REASONS] = [c.finish_reason or "" for c in response.choices]
+    _id_and_model(response, out)
+    out[A.FINISH_REASONS] = _finish_reasons(response.choices)
     chat_usage(response.usage, out)
     if inv.capture:
         out[A.OUTPUT_MESSAGES] = M.to_json(M.completion_output_messages(response.choices, inv.redact),
@@ -178,7 +190,7 @@ def completion_response_attributes(inv: Invocation, response: Any, out: dict[str
 
 
 def embeddings_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
-    out[A.RESPONSE_MODEL] = response.model
+    _id_and_model(response, out)
     chat_usage(response.usage, out)
     data = response.data
     if data and A.EMBEDDING_DIMENSIONS not in out:
@@ -220,15 +232,17 @@ def _begin(op: Operation, settings: config.Settings, instance: Any,
         A.SERVER_ADDRESS: host,
         A.SERVER_PORT: port,
     }
-    _request_params(kwargs, attrs)
     stream = kwargs.get("stream") is True and op.accumulator is not None
-    if stream:
-        attrs[A.REQUEST_STREAM] = True
     capture = settings.capture_content
-    op.request(capture, settings.redact, settings.max_content_length, kwargs, attrs)
+    # Built by us (plain values), set with the response in one step that skips SDK re-validation.
+    late: dict[str, Any] = {}
+    _request_params(kwargs, late)
+    if stream:
+        late[A.REQUEST_STREAM] = True
+    op.request(capture, settings.redact, settings.max_content_length, kwargs, late)
     context_attrs = current_attributes()
     if context_attrs:
-        attrs.update(context_attrs)
+        late.update(context_attrs)
 
     extra_headers = kwargs.get("extra_headers")
     raw_mode = extra_headers.get(RAW_RESPONSE_HEADER) if extra_headers else None
@@ -249,6 +263,7 @@ def _begin(op: Operation, settings: config.Settings, instance: Any,
                                       attributes=attrs, start_time=start_ns)
     inv = Invocation(span, capture, settings.redact, settings.max_content_length, start_ns)
     inv.hide_usage_chunk = hide_usage
+    inv.late = late
     return inv, call_kwargs, stream, raw_mode
 
 
@@ -265,13 +280,13 @@ def _complete(op: Operation, inv: Invocation, result: Any, stream: bool, raw_mod
                 proxy = (AsyncTracedStream if is_async else TracedStream)(parsed, inv, op.accumulator(inv))
                 result._parsed_by_type[result._cast_to] = proxy
                 return result
-            attrs: dict[str, Any] = {}
+            attrs: dict[str, Any] = inv.late
             op.response(inv, parsed, attrs)
             inv.end(attrs)
             return result
         if stream:
             return (AsyncTracedStream if is_async else TracedStream)(result, inv, op.accumulator(inv))
-        attrs = {}
+        attrs = inv.late
         op.response(inv, result, attrs)
         inv.end(attrs)
         return result

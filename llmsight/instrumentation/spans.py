@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, Status, StatusCode
 
 from llmsight.instrumentation import attributes as A
@@ -12,10 +13,31 @@ from llmsight.instrumentation.safety import report_internal_error
 _ERROR = StatusCode.ERROR
 
 
+def set_attributes(span: Span, attributes: dict[str, Any]) -> None:
+    """Set attributes llmsight built itself (str, int, float, bool or tuples of str) in one step.
+
+    The SDK validates every value again, which costs more than building them did; for our own
+    values on an SDK span without value-length limits we write the checked dict directly. Anything
+    else (another SDK, span limits, an ended span) takes the public API.
+    """
+    bounded = getattr(span, "_attributes", None)
+    if (
+        type(bounded) is BoundedAttributes
+        and bounded.max_value_len is None
+        and not bounded._immutable
+        and (bounded.maxlen is None or len(bounded._dict) + len(attributes) <= bounded.maxlen)
+        and getattr(span, "_end_time", 0) is None
+    ):
+        with bounded._lock:
+            bounded._dict.update(attributes)
+        return
+    span.set_attributes(attributes)
+
+
 class Invocation:
     """Holds the started span and what the response side needs to know about the request."""
 
-    __slots__ = ("span", "capture", "redact", "max_length", "hide_usage_chunk", "start_ns", "ended")
+    __slots__ = ("span", "capture", "redact", "max_length", "hide_usage_chunk", "start_ns", "ended", "late")
 
     def __init__(self, span: Span, capture: bool, redact: Any, max_length: int, start_ns: int) -> None:
         self.span = span
@@ -25,14 +47,23 @@ class Invocation:
         self.hide_usage_chunk = False
         self.start_ns = start_ns
         self.ended = False
+        # Attributes llmsight built at request time (content, context), set together with the response.
+        self.late: dict[str, Any] = {}
+
+    def _merged(self, attributes: dict[str, Any] | None) -> dict[str, Any]:
+        late = self.late
+        if attributes and attributes is not late:
+            late.update(attributes)
+        return late
 
     def end(self, attributes: dict[str, Any] | None) -> None:
         if self.ended:
             return
         self.ended = True
         span = self.span
+        attributes = self._merged(attributes)
         if attributes:
-            span.set_attributes(attributes)
+            set_attributes(span, attributes)
         span.end()
 
     def fail(self, exc: BaseException, attributes: dict[str, Any] | None = None) -> None:
@@ -42,8 +73,9 @@ class Invocation:
         try:
             self.ended = True
             span = self.span
+            attributes = self._merged(attributes)
             if attributes:
-                span.set_attributes(attributes)
+                set_attributes(span, attributes)
             span.set_attribute(A.ERROR_TYPE, error_type(exc))
             span.record_exception(exc)
             span.set_status(Status(_ERROR, str(exc)[:1024]))
@@ -60,34 +92,37 @@ def error_type(exc: BaseException) -> str:
 
 def chat_usage(usage: Any, out: dict[str, Any]) -> None:
     """Chat Completions / legacy Completions / embeddings usage object into convention attributes."""
+    # ``type(x) is int`` checks: a server's odd JSON must not reach the exporter as an invalid value.
     if usage is None:
         return
     prompt = usage.prompt_tokens
-    if prompt is not None:
+    if type(prompt) is int:
         out[A.INPUT_TOKENS] = prompt
     completion = getattr(usage, "completion_tokens", None)
-    if completion is not None:
+    if type(completion) is int:
         out[A.OUTPUT_TOKENS] = completion
     details = getattr(usage, "prompt_tokens_details", None)
     if details is not None:
-        cached = details.cached_tokens
-        if cached is not None:
+        cached = getattr(details, "cached_tokens", None)
+        if type(cached) is int:
             out[A.CACHE_READ_TOKENS] = cached
     details = getattr(usage, "completion_tokens_details", None)
     if details is not None:
-        reasoning = details.reasoning_tokens
-        if reasoning is not None:
+        reasoning = getattr(details, "reasoning_tokens", None)
+        if type(reasoning) is int:
             out[A.REASONING_TOKENS] = reasoning
 
 
 def responses_usage(usage: Any, out: dict[str, Any]) -> None:
     if usage is None:
         return
-    out[A.INPUT_TOKENS] = usage.input_tokens
-    out[A.OUTPUT_TOKENS] = usage.output_tokens
+    if type(usage.input_tokens) is int:
+        out[A.INPUT_TOKENS] = usage.input_tokens
+    if type(usage.output_tokens) is int:
+        out[A.OUTPUT_TOKENS] = usage.output_tokens
     details = getattr(usage, "input_tokens_details", None)
-    if details is not None and getattr(details, "cached_tokens", None) is not None:
+    if details is not None and type(getattr(details, "cached_tokens", None)) is int:
         out[A.CACHE_READ_TOKENS] = details.cached_tokens
     details = getattr(usage, "output_tokens_details", None)
-    if details is not None and getattr(details, "reasoning_tokens", None) is not None:
+    if details is not None and type(getattr(details, "reasoning_tokens", None)) is int:
         out[A.REASONING_TOKENS] = details.reasoning_tokens

@@ -87,15 +87,15 @@ class ChatAccumulator:
         out: dict[str, Any] = {}
         if self.first_ns:
             out[A.TIME_TO_FIRST_CHUNK] = (self.first_ns - inv.start_ns) / 1e9
-        if self.response_id:
+        if type(self.response_id) is str:
             out[A.RESPONSE_ID] = self.response_id
-        if self.model:
+        if type(self.model) is str:
             out[A.RESPONSE_MODEL] = self.model
-        if self.service_tier:
+        if type(self.service_tier) is str:
             out[A.OPENAI_SERVICE_TIER] = self.service_tier
         indexes = sorted(set(self.texts) | set(self.tools) | set(self.finish))
         if self.finish:
-            out[A.FINISH_REASONS] = [self.finish.get(i, "") for i in indexes]
+            out[A.FINISH_REASONS] = tuple(str(self.finish.get(i, "")) for i in indexes)
         chat_usage(self.usage, out)
         if inv.capture and indexes:
             redact = inv.redact
@@ -129,7 +129,7 @@ class ResponsesAccumulator:
             self.first_ns = time.time_ns()
         kind = getattr(event, "type", None)
         if kind == "response.output_text.delta":
-            if self.inv.capture:
+            if self.inv.capture and type(event.delta) is str:
                 self.texts.append(event.delta)
         elif kind in ("response.created", "response.in_progress", "response.completed",
                       "response.incomplete", "response.failed"):
@@ -148,8 +148,10 @@ class ResponsesAccumulator:
             responses_response_attributes(inv, response, out)
             return out
         if response is not None:
-            out[A.RESPONSE_ID] = response.id
-            out[A.RESPONSE_MODEL] = response.model
+            if type(response.id) is str:
+                out[A.RESPONSE_ID] = response.id
+            if type(response.model) is str:
+                out[A.RESPONSE_MODEL] = response.model
         if inv.capture and self.texts:
             text = "".join(self.texts)
             if inv.redact is not None:
