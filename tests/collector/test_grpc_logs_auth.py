@@ -27,7 +27,8 @@ def test_grpc_logs_are_stored(collector, store_client):
     with grpc.insecure_channel(collector.endpoints.grpc) as channel:
         logs_service_pb2_grpc.LogsServiceStub(channel).Export(_logs_request("hello from grpc"), timeout=10)
     rows = store_client.query(
-        "SELECT ServiceName, SeverityText, Body, LogAttributes['event.name'] FROM otel_logs WHERE Body = 'hello from grpc'"
+        "SELECT ServiceName, SeverityText, Body, LogAttributes['event.name'] "
+        "FROM otel_logs WHERE Body = 'hello from grpc'"
     ).result_rows
     assert rows == [("log-svc", "INFO", "hello from grpc", "gen_ai.user.message")]
 
