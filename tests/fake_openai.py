@@ -166,10 +166,29 @@ def responses(text: str = "Hello from the fake model.", function_call: dict[str,
             return Reply(json=response, **reply_args)
         started = {**response, "status": "in_progress", "output": [], "usage": None}
         events: list[Any] = [{"type": "response.created", "sequence_number": 0, "response": started}]
-        for piece in _pieces(text, piece_size) if text else []:
-            events.append({"type": "response.output_text.delta", "sequence_number": len(events),
-                           "item_id": "msg_fake", "output_index": 0, "content_index": 0, "delta": piece,
-                           "logprobs": []})
+
+        def add(event: dict[str, Any]) -> None:
+            events.append({**event, "sequence_number": len(events)})
+
+        if text:
+            message = output[0]
+            where = {"item_id": "msg_fake", "output_index": 0, "content_index": 0}
+            add({"type": "response.output_item.added", "output_index": 0,
+                 "item": {**message, "status": "in_progress", "content": []}})
+            add({"type": "response.content_part.added", **where,
+                 "part": {"type": "output_text", "text": "", "annotations": []}})
+            for piece in _pieces(text, piece_size):
+                add({"type": "response.output_text.delta", **where, "delta": piece, "logprobs": []})
+            add({"type": "response.output_text.done", **where, "text": text, "logprobs": []})
+            add({"type": "response.content_part.done", **where, "part": message["content"][0]})
+            add({"type": "response.output_item.done", "output_index": 0, "item": message})
+        if function_call:
+            index = len(output) - 1
+            add({"type": "response.output_item.added", "output_index": index,
+                 "item": {**output[-1], "arguments": "", "status": "in_progress"}})
+            add({"type": "response.function_call_arguments.delta", "item_id": "fc_fake", "output_index": index,
+                 "delta": function_call.get("arguments", "")})
+            add({"type": "response.output_item.done", "output_index": index, "item": output[-1]})
         terminal = "response.completed" if status == "completed" else f"response.{status}"
         events.append({"type": terminal, "sequence_number": len(events), "response": response})
         return Reply(events=events, done_marker=False, **reply_args)
