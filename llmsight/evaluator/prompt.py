@@ -20,7 +20,7 @@ from llmsight.evaluator.rubric import Rubric
 TEMPLATE_VERSION = "1"
 
 # What the reply parser accepts as a score: "SCORE: 4", "**Score:** 4", '"score": 4', "score 4".
-SCORE_MARKER = re.compile(r"(?i)\bscore\b[\s\"'*:=]*([1-5])\b")
+SCORE_MARKER = re.compile(r"(?i)\bscore\b[\s\"'*:=]*([1-5])(?!\.?\d)")
 _OPEN_RUN = re.compile(r"<{3,}")
 _CLOSE_RUN = re.compile(r">{3,}")
 _DELIM_WORD = re.compile(r"(?i)\b(END-)?DATA-([0-9a-f]{4,})")
