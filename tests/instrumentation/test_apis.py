@@ -1,0 +1,82 @@
+"""Responses, legacy Completions and Embeddings spans."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from fake_openai import embeddings, responses
+
+from .helpers import attr_json, only_span
+
+pytestmark = pytest.mark.usefixtures("instrumented")
+
+
+def test_responses_create(client, fake, exporter):
+    fake.enqueue(responses("Bonjour", usage=(40, 2)))
+    result = client.responses.create(model="gpt-5-mini", instructions="Answer in French.", input=[
+        {"role": "user", "content": "Say hello"},
+        {"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": '{"x": 1}'},
+        {"type": "function_call_output", "call_id": "c1", "output": "found"},
+    ], max_output_tokens=64, temperature=0.5, reasoning={"effort": "low"})
+    assert result.output_text == "Bonjour"
+    span = only_span(exporter)
+    a = span.attributes
+    assert span.name == "chat gpt-5-mini"
+    assert a["gen_ai.request.max_tokens"] == 64
+    assert a["gen_ai.request.temperature"] == 0.5
+    assert a["openai.request.reasoning_effort"] == "low"
+    assert a["gen_ai.usage.input_tokens"] == 40
+    assert tuple(a["gen_ai.response.finish_reasons"]) == ("stop",)
+    assert attr_json(span, "gen_ai.system_instructions") == [{"type": "text", "content": "Answer in French."}]
+    assert attr_json(span, "gen_ai.input.messages") == [
+        {"role": "user", "parts": [{"type": "text", "content": "Say hello"}]},
+        {"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "lookup", "arguments": {"x": 1}}]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "found"}]},
+    ]
+    assert attr_json(span, "gen_ai.output.messages") == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Bonjour"}], "finish_reason": "stop"}]
+
+
+def test_responses_function_call_and_incomplete(client, fake, exporter):
+    fake.enqueue(responses("", function_call={"call_id": "c2", "name": "f", "arguments": "{}"}, status="incomplete"))
+    client.responses.create(model="m", input="go")
+    span = only_span(exporter)
+    assert tuple(span.attributes["gen_ai.response.finish_reasons"]) == ("length",)
+    parts = attr_json(span, "gen_ai.output.messages")[0]["parts"]
+    assert parts == [{"type": "tool_call", "id": "c2", "name": "f", "arguments": {}}]
+
+
+def test_async_responses(aclient, fake, exporter):
+    result = asyncio.run(aclient.responses.create(model="m", input="ping"))
+    assert result.output_text == "echo: ping"
+    assert only_span(exporter).attributes["gen_ai.response.id"] == "resp_fake"
+
+
+def test_legacy_completions(client, fake, exporter):
+    result = client.completions.create(model="davinci-002", prompt="Say", max_tokens=5, stop="\n")
+    assert result.choices[0].text == "echo: Say"
+    span = only_span(exporter)
+    assert span.name == "text_completion davinci-002"
+    assert tuple(span.attributes["gen_ai.request.stop_sequences"]) == ("\n",)
+    assert attr_json(span, "gen_ai.input.messages") == [{"role": "user", "parts": [{"type": "text", "content": "Say"}]}]
+    assert span.attributes["gen_ai.usage.output_tokens"] == 4
+
+
+def test_embeddings(client, fake, exporter):
+    fake.enqueue(embeddings(dimensions=16, prompt_tokens=6))
+    result = client.embeddings.create(model="text-embedding-3-small", input=["a", "b"], encoding_format="float")
+    assert len(result.data) == 2
+    span = only_span(exporter)
+    a = span.attributes
+    assert span.name == "embeddings text-embedding-3-small"
+    assert a["gen_ai.operation.name"] == "embeddings"
+    assert a["gen_ai.usage.input_tokens"] == 6
+    assert a["gen_ai.embeddings.dimension.count"] == 16
+    assert tuple(a["gen_ai.request.encoding_formats"]) == ("float",)
+    assert "gen_ai.input.messages" not in a
+
+
+def test_async_embeddings(aclient, fake, exporter):
+    asyncio.run(aclient.embeddings.create(model="e", input="x"))
+    assert only_span(exporter).attributes["gen_ai.usage.input_tokens"] == 3
