@@ -1,0 +1,201 @@
+"""Deterministic seed data for the dashboard and alert tests, with the answers counted in Python.
+
+Spans go into ``otel_traces`` in the OpenTelemetry contrib ClickHouse exporter's layout (hex ids,
+Map(String,String) attributes, StatusCode 'Unset'/'Error', SpanKind 'Client'), so ``llm_calls``
+is filled by the schema's materialized view exactly as in production; judge scores go straight
+into ``evaluations``. Everything is in this one module so it can later be swapped for the real
+ingest pipeline (OTLP -> collector) without touching the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+SERVICES = ["chat-api", "rag-worker", "batch-summarizer"]
+MODELS = [("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("anthropic", "claude-3-5-haiku")]
+ENVIRONMENTS = ["prod", "staging"]
+USERS = ["", "alice", "bob", "carol"]
+# Per-million-token prices; claude is deliberately unpriced (its calls cost 0).
+PRICES = {("openai", "gpt-4o-mini"): (0.15, 0.60), ("openai", "gpt-4o"): (2.50, 10.0)}
+METRICS = ["groundedness", "relevance"]
+THRESHOLD = 3.0
+
+SPAN_COLUMNS = ["Timestamp", "TraceId", "SpanId", "ParentSpanId", "SpanName", "SpanKind", "ServiceName",
+                "ResourceAttributes", "ScopeName", "SpanAttributes", "Duration", "StatusCode", "StatusMessage"]
+EVAL_COLUMNS = ["SpanTimestamp", "TraceId", "SpanId", "ServiceName", "Model", "Metric", "Score", "WeightedScore",
+                "Threshold", "Passed", "Status", "Reason", "JudgeModel", "PromptVersion", "JudgeInputTokens",
+                "JudgeOutputTokens", "JudgeCost", "JudgeLatencyMs", "EvaluatedAt"]
+
+
+@dataclass
+class Call:
+    ts: datetime
+    trace_id: str
+    span_id: str
+    service: str
+    provider: str
+    model: str
+    environment: str
+    user: str
+    input_tokens: int
+    output_tokens: int
+    duration_ns: int
+    ttft: float | None
+    error: bool
+    in_range: bool
+
+    @property
+    def cost(self) -> float:
+        pin, pout = PRICES.get((self.provider, self.model), (0.0, 0.0))
+        return (self.input_tokens * pin + self.output_tokens * pout) / 1e6
+
+
+@dataclass
+class Evaluation:
+    call: Call
+    metric: str
+    score: int | None
+    status: str
+    judge_cost: float
+
+    @property
+    def passed(self) -> int | None:
+        return None if self.score is None else int(self.score >= THRESHOLD)
+
+
+@dataclass
+class Seed:
+    now: datetime
+    time_from: datetime
+    time_to: datetime
+    calls: list[Call] = field(default_factory=list)
+    evaluations: list[Evaluation] = field(default_factory=list)
+    span_count_by_trace: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    # ---- independent answers, counted over the in-range data ----
+    def in_range(self, **match: str) -> list[Call]:
+        return [c for c in self.calls if c.in_range and all(getattr(c, k) == v for k, v in match.items())]
+
+    def evals_in_range(self, *, status: str | None = "ok", metric: str | None = None) -> list[Evaluation]:
+        return [e for e in self.evaluations if e.call.in_range and (status is None or e.status == status)
+                and (metric is None or e.metric == metric)]
+
+
+def _hex(rng: random.Random, nbytes: int) -> str:
+    return "".join(f"{rng.randrange(256):02x}" for _ in range(nbytes))
+
+
+def build(now: datetime | None = None, n_traces: int = 300, seed: int = 7) -> Seed:
+    """Traces in the last 24 h (in range) and a few 3 days old (outside the dashboards' range)."""
+    rng = random.Random(seed)
+    now = (now or datetime.now(timezone.utc)).replace(second=0, microsecond=0)
+    data = Seed(now=now, time_from=now - timedelta(hours=24), time_to=now)
+    for t in range(n_traces):
+        in_range = t % 10 != 0
+        offset = timedelta(minutes=rng.randint(2, 23 * 60)) if in_range else timedelta(days=3, minutes=t)
+        ts = now - offset
+        trace_id = _hex(rng, 16)
+        service = SERVICES[t % len(SERVICES)]
+        for _ in range(1 + (t % 2)):
+            provider, model = MODELS[rng.randrange(len(MODELS))]
+            error = rng.random() < 0.1
+            data.calls.append(Call(
+                ts=ts + timedelta(milliseconds=rng.randint(1, 500)),
+                trace_id=trace_id, span_id=_hex(rng, 8), service=service, provider=provider, model=model,
+                environment=ENVIRONMENTS[t % 2 if t % 3 else 0], user=USERS[rng.randrange(len(USERS))],
+                input_tokens=0 if error else rng.randint(5, 5000), output_tokens=0 if error else rng.randint(1, 900),
+                duration_ns=rng.randint(50, 6000) * 1_000_000,
+                ttft=round(rng.uniform(0.05, 1.5), 3) if rng.random() < 0.5 and not error else None,
+                error=error, in_range=in_range,
+            ))
+    for c in data.calls:
+        if c.error or rng.random() < 0.4:
+            continue
+        for metric in METRICS:
+            r = rng.random()
+            if r < 0.05:
+                data.evaluations.append(Evaluation(c, metric, None, "parse_error", 0.0002))
+            elif r < 0.08:
+                data.evaluations.append(Evaluation(c, metric, None, "judge_error", 0.0))
+            else:
+                data.evaluations.append(Evaluation(c, metric, rng.randint(1, 5), "ok", 0.0003))
+    return data
+
+
+def _span_rows(data: Seed) -> list[list]:
+    rows = []
+    roots: dict[str, str] = {}
+    for c in data.calls:
+        if c.trace_id not in roots:
+            root_id = c.span_id[::-1]
+            roots[c.trace_id] = root_id
+            rows.append([c.ts - timedelta(milliseconds=1), c.trace_id, root_id, "", "POST /answer", "Server",
+                         c.service, {"deployment.environment.name": c.environment, "service.name": c.service},
+                         "fastapi", {"http.route": "/answer"}, c.duration_ns + 10_000_000, "Unset", ""])
+            data.span_count_by_trace[c.trace_id] += 1
+        attrs = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": c.provider,
+            "gen_ai.request.model": c.model,
+            "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [
+                {"type": "text", "content": f"question {c.span_id} " + "lorem ipsum " * 20}]}]),
+            "llmsight.context.documents": json.dumps([f"doc for {c.span_id}"]),
+        }
+        if not c.error:
+            attrs.update({
+                "gen_ai.response.model": c.model,
+                "gen_ai.usage.input_tokens": str(c.input_tokens),
+                "gen_ai.usage.output_tokens": str(c.output_tokens),
+                "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
+                    {"type": "text", "content": f"answer {c.span_id}"}], "finish_reason": "stop"}]),
+            })
+        else:
+            attrs["error.type"] = "RateLimitError"
+        if c.ttft is not None:
+            attrs["gen_ai.request.stream"] = "true"
+            attrs["gen_ai.response.time_to_first_chunk"] = str(c.ttft)
+        if c.user:
+            attrs["user.id"] = c.user
+        rows.append([c.ts, c.trace_id, c.span_id, roots[c.trace_id], f"chat {c.model}", "Client", c.service,
+                     {"deployment.environment.name": c.environment, "service.name": c.service},
+                     "llmsight", attrs, c.duration_ns, "Error" if c.error else "Unset",
+                     "429 Too Many Requests: rate limited" if c.error else ""])
+        data.span_count_by_trace[c.trace_id] += 1
+    return rows
+
+
+def _eval_rows(data: Seed) -> list[list]:
+    rows = []
+    evaluated_at = data.now
+    for e in data.evaluations:
+        c = e.call
+        rows.append([c.ts, c.trace_id, c.span_id, c.service, c.model, e.metric, e.score,
+                     None if e.score is None else float(e.score), THRESHOLD, e.passed, e.status,
+                     f"judge says {e.score}" if e.score else "", "gpt-4o-mini", "v1", 400, 40, e.judge_cost,
+                     800.0, evaluated_at])
+    # A stale duplicate of the first scored row (older EvaluatedAt, opposite verdict): ReplacingMergeTree
+    # keeps the newer one, so dashboards that read with FINAL must not count it.
+    first = next(e for e in data.evaluations if e.status == "ok")
+    stale = 1 if first.score and first.score >= THRESHOLD else 5
+    c = first.call
+    rows.append([c.ts, c.trace_id, c.span_id, c.service, c.model, first.metric, stale, float(stale), THRESHOLD,
+                 int(stale >= THRESHOLD), "ok", "stale", "gpt-4o-mini", "v1", 400, 40, first.judge_cost, 800.0,
+                 evaluated_at - timedelta(hours=1)])
+    return rows
+
+
+def load(client, database: str, data: Seed) -> None:
+    """Insert prices, spans (-> llm_calls via the MV) and evaluations into ``database``."""
+    for (provider, model), (pin, pout) in PRICES.items():
+        client.command(
+            f"INSERT INTO `{database}`.model_prices (Provider, Model, CatalogProvider, CatalogModel, "
+            f"InputPerMTok, OutputPerMTok, CacheReadPerMTok) VALUES "
+            f"('{provider}', '{model}', '{provider}', '{model}', {pin}, {pout}, {pin / 2})"
+        )
+    client.command(f"SYSTEM RELOAD DICTIONARY `{database}`.model_prices_dict")
+    client.insert("otel_traces", _span_rows(data), column_names=SPAN_COLUMNS, database=database)
+    client.insert("evaluations", _eval_rows(data), column_names=EVAL_COLUMNS, database=database)
