@@ -27,6 +27,29 @@ _own_provider: TracerProvider | None = None
 _own_exporter: DropCountingExporter | None = None
 
 
+def build_provider(
+    service_name: str | None = None,
+    endpoint: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    ingest_token: str | None = None,
+    protocol: str | None = None,
+) -> tuple[TracerProvider, DropCountingExporter | None]:
+    """A TracerProvider exporting over OTLP through a batch processor (bounded queue, background thread).
+
+    The resource honours ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``; ``service_name`` wins.
+    """
+    resource = Resource.create({SERVICE_NAME: service_name} if service_name else {})
+    provider = TracerProvider(resource=resource)
+    try:
+        exporter = DropCountingExporter(build_exporter(endpoint, resolve_headers(headers, ingest_token), protocol))
+    except Exception:
+        logger.warning("llmsight: could not set up the OTLP exporter; spans will not leave the process",
+                       exc_info=True)
+        return provider, None
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider, exporter
+
+
 def _provider_in_use(
     tracer_provider: otel_trace.TracerProvider | None,
     service_name: str | None,
@@ -43,17 +66,8 @@ def _provider_in_use(
     if not isinstance(current, ProxyTracerProvider):
         return current
     if _own_provider is None:
-        resource = Resource.create({SERVICE_NAME: service_name} if service_name else {})
-        provider = TracerProvider(resource=resource)
-        try:
-            exporter = build_exporter(endpoint, resolve_headers(headers, ingest_token), protocol)
-            _own_exporter = DropCountingExporter(exporter)
-            provider.add_span_processor(BatchSpanProcessor(_own_exporter))
-        except Exception:
-            logger.warning("llmsight: could not set up the OTLP exporter; spans will not leave the process",
-                           exc_info=True)
-        _own_provider = provider
-        otel_trace.set_tracer_provider(provider)
+        _own_provider, _own_exporter = build_provider(service_name, endpoint, headers, ingest_token, protocol)
+        otel_trace.set_tracer_provider(_own_provider)
     return _own_provider
 
 
