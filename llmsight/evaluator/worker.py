@@ -160,7 +160,7 @@ def write_rows(client: Client, database: str, rows: list[dict[str, Any]]) -> Non
                       column_names=EVAL_COLUMNS)
 
 
-def emit_event(row: dict[str, Any]) -> None:
+def emit_event(row: dict[str, Any], tracer: Any = None) -> None:
     """Publish a score as a ``gen_ai.evaluation.result`` span event in the judged call's trace.
 
     Only when the process has an OpenTelemetry SDK tracer provider; without one this is a no-op,
@@ -171,16 +171,17 @@ def emit_event(row: dict[str, Any]) -> None:
         from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
     except ImportError:
         return
-    provider = trace.get_tracer_provider()
-    if type(provider).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider"):
-        return
+    if tracer is None:
+        provider = trace.get_tracer_provider()
+        if type(provider).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider"):
+            return
+        tracer = trace.get_tracer("llmsight.evaluator")
     try:
         parent = SpanContext(int(row["TraceId"], 16), int(row["SpanId"], 16), is_remote=True,
                              trace_flags=TraceFlags(TraceFlags.SAMPLED))
     except (ValueError, TypeError):
         return
     ctx = trace.set_span_in_context(NonRecordingSpan(parent))
-    tracer = trace.get_tracer("llmsight.evaluator")
     with tracer.start_as_current_span(f"evaluation {row['Metric']}", context=ctx) as span:
         span.add_event("gen_ai.evaluation.result", {
             "gen_ai.evaluation.name": row["Metric"],
@@ -327,6 +328,12 @@ def run_evaluator_once(settings_or_config: Any, store_url: str | None = None) ->
     store = parse_store_url(store_url)
     client = open_client(store)
     try:
-        return run_once(cfg, client, store.database)
+        summary = run_once(cfg, client, store.database)
     finally:
         client.close()
+    if summary.planned or summary.not_applicable:
+        log.info("evaluator: %d scored (%d passed), %d not applicable, %d parse errors, %d judge errors, "
+                 "%d deferred, $%.4f%s", summary.scored, summary.passed, summary.not_applicable,
+                 summary.parse_errors, summary.judge_errors, summary.deferred, summary.cost,
+                 f"; stopped: {summary.stopped}" if summary.stopped else "")
+    return summary

@@ -132,3 +132,27 @@ def test_hourly_cap_slides():
     now[0] = 3600.5
     assert cap.try_acquire() and cap.remaining() == 1
     assert HourlyCap(0).try_acquire() and HourlyCap(0).remaining() is None
+
+
+def test_evaluation_event_lands_in_the_judged_calls_trace():
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from llmsight.evaluator.worker import emit_event
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    row = {"TraceId": "0af7651916cd43dd8448eb211c80319c", "SpanId": "b7ad6b7169203331", "Metric": "relevance",
+           "Score": 2, "Passed": 0, "Reason": "off topic"}
+    emit_event(row, tracer=provider.get_tracer("t"))
+    (span,) = exporter.get_finished_spans()
+    assert span.context.trace_id == int(row["TraceId"], 16) and span.parent.span_id == int(row["SpanId"], 16)
+    (event,) = span.events
+    assert event.name == "gen_ai.evaluation.result"
+    assert dict(event.attributes) == {"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 2.0,
+                                      "gen_ai.evaluation.score.label": "fail",
+                                      "gen_ai.evaluation.explanation": "off topic"}
+    emit_event(row)  # no SDK provider configured globally: a silent no-op
+    assert len(exporter.get_finished_spans()) == 1

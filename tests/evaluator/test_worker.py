@@ -211,3 +211,19 @@ def test_missing_inputs_are_not_applicable_and_retrieval_spans_supply_context(
     assert "[kb1] Paris is in France." in user_text(inline_req)
     assert summary.planned == 2 and summary.not_applicable == 6
     assert json.loads(json.dumps(summary.by_metric))["similarity"] == {"not_applicable": 4}
+
+
+def test_run_evaluator_once_is_what_serve_calls(store_url, store_client, database, judge_server, monkeypatch):
+    from llmsight.evaluator import run_evaluator_once
+    from llmsight.settings import Settings
+
+    for name in ("LLMSIGHT_JUDGE_API_KEY", "OPENAI_API_KEY", "LLMSIGHT_RUBRICS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LLMSIGHT_EVALUATOR_METRICS", "fluency,relevance")
+    settings = Settings(clickhouse_url=store_url, judge_model="judge-x", judge_base_url=judge_server.base_url,
+                        sample_rate=1.0)
+    insert_calls(store_client, [Call(), Call()])
+    summary = run_evaluator_once(settings, settings.clickhouse_url)
+    assert summary.scored == 4 and raw_count(store_client, database) == 4
+    again = run_evaluator_once(settings)
+    assert again.planned == 0 and len(judge_server.requests) == 4
