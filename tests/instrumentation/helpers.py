@@ -10,7 +10,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 
 def llm_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
-    return [s for s in exporter.get_finished_spans() if "gen_ai.operation.name" in (s.attributes or {})]
+    """Spans of model calls (GenAI operation other than retrieval), in end order."""
+    return [s for s in exporter.get_finished_spans()
+            if (s.attributes or {}).get("gen_ai.operation.name") not in (None, "retrieval")]
 
 
 def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
