@@ -46,7 +46,7 @@ def test_each_judge_reply_kind_ends_in_the_right_status(store_client, database, 
         "CASE-length": [chat('{"reasoning": "the answer is', finish_reason="length")],
         "CASE-429": [error(429, "slow down", headers={"retry-after": "0.05"}), reply_json(3)],
         "CASE-500": [error(500, "boom")],
-        "CASE-hang": [Reply(json={}, delay=2.0)],
+        "CASE-hang": [Reply(json={}, delay=1.0)],
     }
     calls = {name: Call(answer=f"{name}: Paris is the capital of France.") for name in cases}
     for name, scripts in cases.items():
