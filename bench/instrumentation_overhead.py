@@ -2,12 +2,14 @@
 
 Each variant runs against an in-process ``httpx2.MockTransport`` so that network time cannot hide
 the cost, with spans going through a ``BatchSpanProcessor`` into a no-op exporter (what a user's
-process pays). Baseline and instrumented calls alternate in rounds inside one process; the overhead
-is the difference of the medians. Peers conflict with each other's dependencies, so each runs in
-its own virtualenv under /tmp, created on first use with pip (skipped with a reason if it fails).
+process pays). Baseline and instrumented runs are separate processes (some peers' ``uninstrument()``
+leaves wrappers behind), interleaved a few times; the overhead is the difference of the medians.
+Peers conflict with each other's dependencies, so each runs in its own virtualenv under /tmp,
+created on first use with pip (skipped with a reason if that fails). A last call after timing is
+recorded in memory to show how many attributes a span has and whether the prompt and answer text
+were captured.
 
-Reproduce:  .venv/bin/python bench/instrumentation_overhead.py [--calls 400 --rounds 5] [--no-peers]
-"""
+Reproduce:  .venv/bin/python bench/instrumentation_overhead.py [--calls 2000 --repeats 3] [--no-peers]"""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ PEERS: dict[str, dict[str, Any]] = {
                 "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental"},
     },
     "openai-v2 (official, previous)": {
-        "packages": ["opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai==1.1b0"],
+        "packages": ["opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai==1.1b0", "httpx"],
         "dist": "opentelemetry-instrumentation-openai-v2",
         "env": {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",
                 "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental"},
@@ -98,47 +100,62 @@ def timed_calls(client: Any, n: int) -> list[float]:
     return samples
 
 
-def alternate(on: Callable[[], None], off: Callable[[], None], calls: int, rounds: int) -> dict[str, float]:
-    """Rounds of baseline then instrumented calls in one process, so drift hits both alike."""
+def measure(instrument: Callable[[Any], None] | None, calls: int) -> dict[str, Any]:
+    """One process, one mode: warm up, then time ``calls`` calls; return the median and a span check.
+
+    Modes run in separate processes because some peers' ``uninstrument()`` leaves wrappers behind.
+    """
     client = make_client()
-    timed_calls(client, 100)  # warm up the client
-    on()
-    timed_calls(client, 100)  # warm up the instrumentation
-    off()
-    base: list[float] = []
-    inst: list[float] = []
-    for _ in range(rounds):
-        base += timed_calls(client, calls)
-        on()
-        inst += timed_calls(client, calls)
-        off()
-    b, i = statistics.median(base), statistics.median(inst)
-    return {"baseline_us": b, "instrumented_us": i, "overhead_us": i - b}
-
-
-def run_llmsight(calls: int, rounds: int) -> dict[str, float]:
-    import llmsight
-
     provider = make_provider()
-    return alternate(lambda: llmsight.instrument(tracer_provider=provider, capture_content=True),
-                     llmsight.uninstrument, calls, rounds)
-
-
-def run_peer_worker(dist: str, calls: int, rounds: int) -> dict[str, float]:
-    """Inside a peer's venv: load its instrumentor through its entry point, as opentelemetry-instrument does."""
-    from importlib.metadata import entry_points
-
     from opentelemetry import trace
 
-    provider = make_provider()
     trace.set_tracer_provider(provider)
+    if instrument is not None:
+        instrument(provider)
+    timed_calls(client, 200)
+    median = statistics.median(timed_calls(client, calls))
+    result: dict[str, Any] = {"median_us": median}
+    if instrument is not None:  # after timing: does a span carry attributes and the prompt text?
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        memory = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        timed_calls(client, 1)
+        spans = memory.get_finished_spans()
+        attributes = dict(spans[-1].attributes or {}) if spans else {}
+        events = [dict(e.attributes or {}) for e in spans[-1].events] if spans else []
+        blob = json.dumps([attributes, events], default=str)
+        result["attributes"] = len(attributes)
+        result["content"] = "tyre pressure" in blob and "Tubeless lets you" in blob
+    return result
+
+
+def llmsight_instrument(provider: Any) -> None:
+    import llmsight
+
+    llmsight.instrument(tracer_provider=provider, capture_content=True)
+
+
+def peer_instrument(dist: str) -> Callable[[Any], None]:
+    """Load a peer's instrumentor through its entry point, as opentelemetry-instrument does."""
+    from importlib.metadata import entry_points
+
     eps = [ep for ep in entry_points(group="opentelemetry_instrumentor")
            if ep.dist is not None and ep.dist.name.lower().replace("_", "-") == dist]
     if not eps:
         raise SystemExit(f"no opentelemetry_instrumentor entry point in {dist}")
-    instrumentor = eps[0].load()()
-    return alternate(lambda: instrumentor.instrument(tracer_provider=provider),
-                     instrumentor.uninstrument, calls, rounds)
+
+    def instrument(provider: Any) -> None:
+        eps[0].load()().instrument(tracer_provider=provider)
+
+    return instrument
+
+
+def worker(target: str, mode: str, calls: int) -> dict[str, Any]:
+    if mode == "baseline":
+        return measure(None, calls)
+    return measure(llmsight_instrument if target == "llmsight" else peer_instrument(target), calls)
 
 
 def peer_python(name: str, spec: dict[str, Any]) -> tuple[Path | None, str]:
@@ -159,49 +176,66 @@ def peer_python(name: str, spec: dict[str, Any]) -> tuple[Path | None, str]:
     return python, ""
 
 
-def run_peer(name: str, spec: dict[str, Any], calls: int, rounds: int) -> tuple[dict[str, float] | None, str]:
-    python, reason = peer_python(name, spec)
-    if python is None:
-        return None, reason
-    env = {**os.environ, **spec["env"]}
-    proc = subprocess.run([str(python), __file__, "--worker", spec["dist"], "--calls", str(calls),
-                           "--rounds", str(rounds)], capture_output=True, text=True, env=env, timeout=1800)
-    if proc.returncode != 0:
-        return None, f"worker failed: {proc.stderr.strip().splitlines()[-1:] if proc.stderr else proc.returncode}"
-    return json.loads(proc.stdout.strip().splitlines()[-1]), ""
+def run_variant(python: Path, target: str, env: dict[str, str], calls: int,
+                repeats: int) -> tuple[dict[str, Any] | None, str]:
+    """Baseline and instrumented processes, interleaved ``repeats`` times; medians of the medians."""
+    base: list[float] = []
+    inst: list[float] = []
+    last: dict[str, Any] = {}
+    for _ in range(repeats):
+        for mode, sink in (("baseline", base), ("instrumented", inst)):
+            proc = subprocess.run([str(python), __file__, "--worker", target, "--mode", mode, "--calls", str(calls)],
+                                  capture_output=True, text=True, env={**os.environ, **env}, timeout=900)
+            if proc.returncode != 0:
+                tail = proc.stderr.strip().splitlines()[-1:] if proc.stderr else proc.returncode
+                return None, f"worker failed: {tail}"
+            last = json.loads(proc.stdout.strip().splitlines()[-1])
+            sink.append(last["median_us"])
+    b, i = statistics.median(base), statistics.median(inst)
+    return {"baseline_us": b, "instrumented_us": i, "overhead_us": i - b,
+            "attributes": last.get("attributes"), "content": last.get("content")}, ""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=50, help="calls per round and variant")
-    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--calls", type=int, default=2000, help="timed calls per process")
+    parser.add_argument("--repeats", type=int, default=3, help="baseline/instrumented process pairs per variant")
     parser.add_argument("--no-peers", action="store_true", help="measure llmsight only")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(run_peer_worker(args.worker, args.calls, args.rounds)))
+        print(json.dumps(worker(args.worker, args.mode, args.calls)))
         return
 
-    rows: list[tuple[str, dict[str, float] | None, str]] = []
-    ours = run_llmsight(args.calls, args.rounds)
+    env = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}
+    rows: list[tuple[str, dict[str, Any] | None, str]] = []
+    ours, reason = run_variant(Path(sys.executable), "llmsight", {}, args.calls, args.repeats)
+    if ours is None:
+        raise SystemExit(f"llmsight run failed: {reason}")
     rows.append(("llmsight", ours, ""))
     if not args.no_peers:
         for name, spec in PEERS.items():
-            result, reason = run_peer(name, spec, args.calls, args.rounds)
+            python, reason = peer_python(name, spec)
+            result = None
+            if python is not None:
+                result, reason = run_variant(python, spec["dist"], {**env, **spec["env"]}, args.calls,
+                                             args.repeats)
             rows.append((name, result, reason))
 
-    print(f"chat.completions.create, content capture on, {args.rounds}x{args.calls} calls per variant, "
-          f"median per call (us); baseline = same process uninstrumented")
-    print(f"| {'variant':<32} | {'baseline us':>11} | {'instrumented us':>15} | {'overhead us':>11} | "
-          f"{'x llmsight':>10} |")
-    print(f"|{'-' * 34}|{'-' * 13}:|{'-' * 17}:|{'-' * 13}:|{'-' * 12}:|")
+    print(f"chat.completions.create against httpx2.MockTransport, content capture on; {args.calls} calls per "
+          f"process, {args.repeats} baseline/instrumented process pairs per variant; medians in us per call")
+    print(f"| {'variant':<30} | {'baseline':>8} | {'instrumented':>12} | {'overhead':>8} | {'x llmsight':>10} | "
+          f"{'attrs':>5} | content |")
+    print(f"|{'-' * 32}|{'-' * 9}:|{'-' * 13}:|{'-' * 9}:|{'-' * 11}:|{'-' * 6}:|---------|")
     for name, result, reason in rows:
         if result is None:
-            print(f"| {name:<32} | skipped: {reason}")
+            print(f"| {name:<30} | skipped: {reason}")
             continue
         ratio = result["overhead_us"] / ours["overhead_us"] if ours["overhead_us"] > 0 else float("nan")
-        print(f"| {name:<32} | {result['baseline_us']:>11.1f} | {result['instrumented_us']:>15.1f} | "
-              f"{result['overhead_us']:>11.1f} | {ratio:>10.1f} |")
+        content = "yes" if result["content"] else "no"
+        print(f"| {name:<30} | {result['baseline_us']:>8.0f} | {result['instrumented_us']:>12.0f} | "
+              f"{result['overhead_us']:>8.0f} | {ratio:>10.1f} | {result['attributes']!s:>5} | {content:<7} |")
 
 
 if __name__ == "__main__":
