@@ -58,7 +58,7 @@ def test_dashboards_have_unique_uids_and_well_formed_panels():
             assert p["type"] in KNOWN_PANEL_TYPES, where
             assert p.get("description"), f"{where}: every panel says which question it answers"
             g = p["gridPos"]
-            assert 0 <= g["x"] and g["x"] + g["w"] <= 24 and g["h"] > 0, where
+            assert g["x"] >= 0 and g["x"] + g["w"] <= 24 and g["h"] > 0, where
             assert p["datasource"]["uid"] == DATASOURCE_UID, where
             assert p["targets"], where
             for t in p["targets"]:

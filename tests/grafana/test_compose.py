@@ -1,0 +1,126 @@
+"""docker-compose.yml, the Dockerfile and deploy/ agree with the collector's settings and with the
+provisioning they mount: ports, LLMSIGHT_* variable names, paths, pinned images."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from llmsight.settings import Settings
+from llmsight.store.url import parse_store_url
+
+from .conftest import PROVISIONING, REPO
+
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def env_of(service: str) -> dict[str, str]:
+    return {k: str(v) for k, v in SERVICES[service]["environment"].items()}
+
+
+def default_of(value: str) -> str:
+    """What compose substitutes for ${VAR:-default} when VAR is unset (nested defaults too)."""
+    while True:
+        new = re.sub(r"\$\{\w+:-([^${}]*)\}", r"\1", value)
+        if new == value:
+            return new
+        value = new
+
+
+def test_images_are_pinned():
+    for name, svc in SERVICES.items():
+        image = svc["image"]
+        assert ":" in image and not image.endswith((":latest", ":main", ":nightly")), name
+        assert re.search(r":\d+\.\d+", image), f"{name}: pin a version, not just a tag name"
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.\d+[\w.-]*$", dockerfile, re.M)
+    assert 'pip install ".[all]"' in dockerfile
+    assert 'CMD ["llmsight", "serve", "--host", "0.0.0.0"]' in dockerfile
+
+
+def test_llmsight_env_vars_are_real_settings():
+    fields = set(Settings.model_fields)
+    for service in ("collector", "evaluator"):
+        for key in env_of(service):
+            assert key.startswith("LLMSIGHT_"), key
+            assert key.removeprefix("LLMSIGHT_").lower() in fields, f"{service}: {key} is not a setting"
+
+
+def test_collector_listens_where_it_is_published_and_reaches_clickhouse():
+    env = env_of("collector")
+    assert SERVICES["collector"]["command"] == ["llmsight", "serve", "--host", "0.0.0.0"]
+    defaults = Settings.model_fields
+    assert int(env["LLMSIGHT_HTTP_PORT"]) == defaults["http_port"].default == 4318
+    assert int(env["LLMSIGHT_GRPC_PORT"]) == defaults["grpc_port"].default == 4317
+    published = {p.split(":")[-1] for p in SERVICES["collector"]["ports"]}
+    assert published == {env["LLMSIGHT_HTTP_PORT"], env["LLMSIGHT_GRPC_PORT"]}
+    for service in ("collector", "evaluator"):
+        store = parse_store_url(default_of(env_of(service)["LLMSIGHT_CLICKHOUSE_URL"]))
+        assert (store.host, store.port, store.database, store.username) == ("clickhouse", 8123, "otel", "default")
+        assert store.password == default_of(env_of("clickhouse")["CLICKHOUSE_PASSWORD"])
+    assert "healthz" in " ".join(SERVICES["collector"]["healthcheck"]["test"])
+    assert SERVICES["evaluator"]["command"][:2] == ["llmsight", "evaluate"]
+    assert default_of(env_of("evaluator")["LLMSIGHT_JUDGE_MODEL"])  # the worker needs a judge
+    assert env_of("collector")["LLMSIGHT_JUDGE_MODEL"] == ""  # ...and serve must not judge as well
+
+
+def test_dependencies_wait_for_health():
+    for name, svc in SERVICES.items():
+        for dep, cond in svc.get("depends_on", {}).items():
+            assert cond["condition"] == "service_healthy", (name, dep)
+            assert "healthcheck" in SERVICES[dep], dep
+
+
+def test_mounted_paths_exist_and_match_the_provisioning():
+    for name, svc in SERVICES.items():
+        for vol in svc.get("volumes", []):
+            src = vol.split(":")[0]
+            if src.startswith("./"):
+                assert (REPO / src).exists(), f"{name}: {src} missing"
+    graf = SERVICES["grafana"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in graf["volumes"]}
+    provider = yaml.safe_load((PROVISIONING / "dashboards" / "dashboards.yaml").read_text())["providers"][0]
+    assert mounts[provider["options"]["path"]] == "./grafana/dashboards"
+    env = env_of("grafana")
+    assert mounts[env["LLMSIGHT_PROVISIONING_SRC"]] == "./grafana/provisioning"
+    assert mounts[env["LLMSIGHT_RENDER_AWK"]] == "./deploy/grafana/render-env.awk"
+    assert "grafana-clickhouse-datasource" in env["GF_INSTALL_PLUGINS"]
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(provider["options"]["path"])
+    assert (REPO / "grafana/dashboards" / home.rsplit("/", 1)[1]).exists()
+
+
+def test_grafana_gets_every_variable_its_provisioning_reads():
+    env = env_of("grafana")
+    lines = (PROVISIONING / "datasources" / "clickhouse.yaml").read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    for var in re.findall(r"\$\{(\w+)\}", text):
+        assert var in env, f"datasource reads ${var}, compose does not set it"
+    for tmpl in (PROVISIONING / "alerting").glob("*.tmpl"):
+        for var in re.findall(r"\$\{(LLMSIGHT_\w+)(?::-[^}]*)?\}", tmpl.read_text()):
+            assert var in env, f"{tmpl.name} reads {var}, compose does not pass it through"
+    # Grafana reaches ClickHouse as the read-only user defined in users.d
+    users = (REPO / "deploy/clickhouse/users.d/grafana.xml").read_text()
+    assert f"<{env['CLICKHOUSE_USER']}>" in users and "CLICKHOUSE_GRAFANA_PASSWORD" in users
+    assert "CLICKHOUSE_GRAFANA_PASSWORD" in env_of("clickhouse")
+
+
+def test_contrib_collector_profile_writes_into_llmsight_tables_without_creating_them():
+    svc = SERVICES["otelcol"]
+    assert svc["profiles"] == ["otelcol"]
+    cfg = yaml.safe_load((REPO / "deploy/otelcol/config.yaml").read_text())
+    ch = cfg["exporters"]["clickhouse"]
+    assert ch["create_schema"] is False and ch["database"] == "otel"
+    assert (ch["traces_table_name"], ch["logs_table_name"]) == ("otel_traces", "otel_logs")
+    assert "clickhouse" in ch["endpoint"]
+    # its OTLP ports must not collide with llmsight's own collector on the host
+    host_ports = [p.split(":")[0] for p in svc["ports"]]
+    assert not set(host_ports) & {p.split(":")[0] for p in SERVICES["collector"]["ports"]}
+
+
+def test_clickhouse_config_gives_system_logs_a_ttl():
+    xml = (REPO / "deploy/clickhouse/config.d/system-log-ttl.xml").read_text()
+    for table in ("query_log", "part_log", "trace_log", "metric_log", "text_log"):
+        assert re.search(rf"<{table}><ttl>\w+ \+ INTERVAL \d+ DAY DELETE</ttl></{table}>", xml), table
