@@ -2,14 +2,15 @@
 
 Each variant runs against an in-process ``httpx2.MockTransport`` so that network time cannot hide
 the cost, with spans going through a ``BatchSpanProcessor`` into a no-op exporter (what a user's
-process pays). Baseline and instrumented runs are separate processes (some peers' ``uninstrument()``
-leaves wrappers behind), interleaved a few times; the overhead is the difference of the medians.
+process pays). Each variant runs in its own process, alternating rounds of uninstrumented and
+instrumented calls (switched by swapping the patched class attributes, since some peers'
+``uninstrument()`` leaves wrappers behind); the overhead is the difference of the medians.
 Peers conflict with each other's dependencies, so each runs in its own virtualenv under /tmp,
 created on first use with pip (skipped with a reason if that fails). A last call after timing is
 recorded in memory to show how many attributes a span has and whether the prompt and answer text
 were captured.
 
-Reproduce:  .venv/bin/python bench/instrumentation_overhead.py [--calls 2000 --repeats 3] [--no-peers]"""
+Reproduce:  .venv/bin/python bench/instrumentation_overhead.py [--calls 50 --rounds 40] [--no-peers]"""
 
 from __future__ import annotations
 
@@ -100,34 +101,68 @@ def timed_calls(client: Any, n: int) -> list[float]:
     return samples
 
 
-def measure(instrument: Callable[[Any], None] | None, calls: int) -> dict[str, Any]:
-    """One process, one mode: warm up, then time ``calls`` calls; return the median and a span check.
+def _class_attributes() -> dict[tuple[type, str], Any]:
+    """Every attribute of every class in the loaded ``openai`` modules: where patchers put wrappers."""
+    found: dict[tuple[type, str], Any] = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "openai" or name.startswith("openai.")):
+            continue
+        for obj in list(vars(module).values()):
+            if isinstance(obj, type) and obj.__module__ == name:
+                for attr, value in list(vars(obj).items()):
+                    found[(obj, attr)] = value
+    return found
 
-    Modes run in separate processes because some peers' ``uninstrument()`` leaves wrappers behind.
+
+def measure(instrument: Callable[[Any], None], calls: int, rounds: int) -> dict[str, Any]:
+    """Alternate uninstrumented and instrumented rounds in one process, so drift hits both alike.
+
+    Switching is done by swapping the patched class attributes (found by diffing the ``openai``
+    classes before and after ``instrument``), not by ``uninstrument()``: some peers' uninstrument
+    leaves wrappers behind.
     """
     client = make_client()
     provider = make_provider()
     from opentelemetry import trace
 
     trace.set_tracer_provider(provider)
-    if instrument is not None:
-        instrument(provider)
-    timed_calls(client, 200)
-    median = statistics.median(timed_calls(client, calls))
-    result: dict[str, Any] = {"median_us": median}
-    if instrument is not None:  # after timing: does a span carry attributes and the prompt text?
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    timed_calls(client, 100)  # imports and warms the client
+    before = _class_attributes()
+    instrument(provider)
+    timed_calls(client, 100)
+    after = _class_attributes()
+    patched = {key: (before[key], value) for key, value in after.items() if key in before and before[key] is not value}
+    if not patched:
+        raise SystemExit("instrumentation patched nothing in the openai classes")
 
-        memory = InMemorySpanExporter()
-        provider.add_span_processor(SimpleSpanProcessor(memory))
-        timed_calls(client, 1)
-        spans = memory.get_finished_spans()
-        attributes = dict(spans[-1].attributes or {}) if spans else {}
-        events = [dict(e.attributes or {}) for e in spans[-1].events] if spans else []
-        blob = json.dumps([attributes, events], default=str)
-        result["attributes"] = len(attributes)
-        result["content"] = "tyre pressure" in blob and "Tubeless lets you" in blob
+    def switch(on: bool) -> None:
+        for (owner, attr), (old, new) in patched.items():
+            setattr(owner, attr, new if on else old)
+
+    base: list[float] = []
+    inst: list[float] = []
+    for _ in range(rounds):
+        switch(False)
+        base += timed_calls(client, calls)
+        switch(True)
+        inst += timed_calls(client, calls)
+    b, i = statistics.median(base), statistics.median(inst)
+    result: dict[str, Any] = {"baseline_us": b, "instrumented_us": i, "overhead_us": i - b,
+                              "patched": len(patched)}
+
+    # After timing: does a span carry attributes, and the prompt and answer text?
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    timed_calls(client, 1)
+    spans = memory.get_finished_spans()
+    attributes = dict(spans[-1].attributes or {}) if spans else {}
+    events = [dict(e.attributes or {}) for e in spans[-1].events] if spans else []
+    blob = json.dumps([attributes, events], default=str)
+    result["attributes"] = len(attributes)
+    result["content"] = "tyre pressure" in blob and "Tubeless lets you" in blob
     return result
 
 
@@ -152,10 +187,8 @@ def peer_instrument(dist: str) -> Callable[[Any], None]:
     return instrument
 
 
-def worker(target: str, mode: str, calls: int) -> dict[str, Any]:
-    if mode == "baseline":
-        return measure(None, calls)
-    return measure(llmsight_instrument if target == "llmsight" else peer_instrument(target), calls)
+def worker(target: str, calls: int, rounds: int) -> dict[str, Any]:
+    return measure(llmsight_instrument if target == "llmsight" else peer_instrument(target), calls, rounds)
 
 
 def peer_python(name: str, spec: dict[str, Any]) -> tuple[Path | None, str]:
@@ -177,40 +210,29 @@ def peer_python(name: str, spec: dict[str, Any]) -> tuple[Path | None, str]:
 
 
 def run_variant(python: Path, target: str, env: dict[str, str], calls: int,
-                repeats: int) -> tuple[dict[str, Any] | None, str]:
-    """Baseline and instrumented processes, interleaved ``repeats`` times; medians of the medians."""
-    base: list[float] = []
-    inst: list[float] = []
-    last: dict[str, Any] = {}
-    for _ in range(repeats):
-        for mode, sink in (("baseline", base), ("instrumented", inst)):
-            proc = subprocess.run([str(python), __file__, "--worker", target, "--mode", mode, "--calls", str(calls)],
-                                  capture_output=True, text=True, env={**os.environ, **env}, timeout=900)
-            if proc.returncode != 0:
-                tail = proc.stderr.strip().splitlines()[-1:] if proc.stderr else proc.returncode
-                return None, f"worker failed: {tail}"
-            last = json.loads(proc.stdout.strip().splitlines()[-1])
-            sink.append(last["median_us"])
-    b, i = statistics.median(base), statistics.median(inst)
-    return {"baseline_us": b, "instrumented_us": i, "overhead_us": i - b,
-            "attributes": last.get("attributes"), "content": last.get("content")}, ""
+                rounds: int) -> tuple[dict[str, Any] | None, str]:
+    proc = subprocess.run([str(python), __file__, "--worker", target, "--calls", str(calls), "--rounds", str(rounds)],
+                          capture_output=True, text=True, env={**os.environ, **env}, timeout=1800)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] if proc.stderr else proc.returncode
+        return None, f"worker failed: {tail}"
+    return json.loads(proc.stdout.strip().splitlines()[-1]), ""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=2000, help="timed calls per process")
-    parser.add_argument("--repeats", type=int, default=3, help="baseline/instrumented process pairs per variant")
+    parser.add_argument("--calls", type=int, default=50, help="calls per round and mode")
+    parser.add_argument("--rounds", type=int, default=40, help="baseline/instrumented round pairs")
     parser.add_argument("--no-peers", action="store_true", help="measure llmsight only")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--mode", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.mode, args.calls)))
+        print(json.dumps(worker(args.worker, args.calls, args.rounds)))
         return
 
     env = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}
     rows: list[tuple[str, dict[str, Any] | None, str]] = []
-    ours, reason = run_variant(Path(sys.executable), "llmsight", {}, args.calls, args.repeats)
+    ours, reason = run_variant(Path(sys.executable), "llmsight", {}, args.calls, args.rounds)
     if ours is None:
         raise SystemExit(f"llmsight run failed: {reason}")
     rows.append(("llmsight", ours, ""))
@@ -220,11 +242,11 @@ def main() -> None:
             result = None
             if python is not None:
                 result, reason = run_variant(python, spec["dist"], {**env, **spec["env"]}, args.calls,
-                                             args.repeats)
+                                             args.rounds)
             rows.append((name, result, reason))
 
-    print(f"chat.completions.create against httpx2.MockTransport, content capture on; {args.calls} calls per "
-          f"process, {args.repeats} baseline/instrumented process pairs per variant; medians in us per call")
+    print(f"chat.completions.create against httpx2.MockTransport, content capture on; {args.rounds} rounds of "
+          f"{args.calls} uninstrumented + {args.calls} instrumented calls per variant; medians in us per call")
     print(f"| {'variant':<30} | {'baseline':>8} | {'instrumented':>12} | {'overhead':>8} | {'x llmsight':>10} | "
           f"{'attrs':>5} | content |")
     print(f"|{'-' * 32}|{'-' * 9}:|{'-' * 13}:|{'-' * 9}:|{'-' * 11}:|{'-' * 6}:|---------|")
