@@ -42,6 +42,10 @@ def test_images_are_pinned():
 
 def test_llmsight_env_vars_are_real_settings():
     fields = set(Settings.model_fields)
+    # knobs only the evaluator reads (llmsight/evaluator/config.py) are settings too
+    evaluator_config = REPO / "llmsight/evaluator/config.py"
+    if evaluator_config.exists():
+        fields |= {n.lower() for n in re.findall(r'"LLMSIGHT_(\w+)"', evaluator_config.read_text())}
     for service in ("collector", "evaluator"):
         for key in env_of(service):
             assert key.startswith("LLMSIGHT_"), key
