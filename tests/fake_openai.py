@@ -252,7 +252,7 @@ def default_reply(request: RecordedRequest) -> Reply:
     """What an unscripted request gets: an echo of the last user text on each known endpoint."""
     path = request.path.removeprefix("/v1")
     echo = f"echo: {_last_user_text(request.body)}"
-    if path.endswith("/chat/completions"):
+    if path.endswith("chat/completions"):
         return chat(echo)(request)
     if path.endswith("/responses"):
         return responses(echo)(request)

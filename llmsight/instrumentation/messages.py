@@ -182,6 +182,9 @@ def chat_output_json(choices: Iterable[Any], redact: Redact, max_length: int) ->
     pieces: list[str] = []
     for choice in choices:
         message = choice.message
+        if message is None:  # a non-conforming server; record the finish reason only
+            pieces.append(_encode({"role": "assistant", "parts": [], "finish_reason": choice.finish_reason or ""}))
+            continue
         content = message.content
         if (
             type(content) is str
@@ -208,6 +211,9 @@ def chat_output_messages(choices: Iterable[Any], redact: Redact) -> list[Message
     for choice in choices:
         message = choice.message
         parts: list[Part] = []
+        if message is None:
+            out.append({"role": "assistant", "parts": parts, "finish_reason": choice.finish_reason or ""})
+            continue
         content = message.content
         if content:
             parts.append(_text(content, redact))

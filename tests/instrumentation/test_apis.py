@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from fake_openai import embeddings, responses
+from pydantic import BaseModel
 
 from .helpers import attr_json, only_span
 
@@ -80,3 +81,33 @@ def test_embeddings(client, fake, exporter):
 def test_async_embeddings(aclient, fake, exporter):
     asyncio.run(aclient.embeddings.create(model="e", input="x"))
     assert only_span(exporter).attributes["gen_ai.usage.input_tokens"] == 3
+
+
+class City(BaseModel):
+    city: str
+
+
+def test_responses_parse(client, fake, exporter):
+    fake.enqueue(responses('{"city": "Paris"}'))
+    result = client.responses.parse(model="m", input="capital of France?", text_format=City)
+    assert result.output_parsed == City(city="Paris")
+    assert only_span(exporter).attributes["gen_ai.usage.output_tokens"] == 9
+
+
+def test_with_streaming_response_passes_through(client, fake, exporter):
+    with client.chat.completions.with_streaming_response.create(model="m", messages=[
+            {"role": "user", "content": "hi"}]) as response:
+        assert response.parse().choices[0].message.content == "echo: hi"
+    span = only_span(exporter)  # request side only: the body is the app's to read
+    assert span.attributes["gen_ai.request.model"] == "m"
+
+
+def test_module_level_client(fake, exporter, monkeypatch):
+    import openai
+
+    monkeypatch.setattr(openai, "api_key", "k")
+    monkeypatch.setattr(openai, "base_url", fake.base_url)
+    monkeypatch.setattr(openai, "_client", None)
+    result = openai.chat.completions.create(model="m", messages=[{"role": "user", "content": "module"}])
+    assert result.choices[0].message.content == "echo: module"
+    assert only_span(exporter).attributes["gen_ai.response.id"] == "chatcmpl-fake"
