@@ -62,6 +62,29 @@ class DropCountingExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
+class QueueFullFilter(logging.Filter):
+    """Counts the spans the batch processor drops when its queue is full, and hides its warning.
+
+    The SDK warns once per drop (de-duplicated to one per 20 s by its own filter, which would also
+    hide the count); we go first, count every drop, and report them in our rate-limited warning.
+    """
+
+    def __init__(self, counter: DropCountingExporter) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg.startswith("Queue full") if isinstance(record.msg, str) else False:
+            self.counter._count(1)
+            return False
+        return True
+
+
+def install_queue_full_filter(counter: DropCountingExporter) -> None:
+    sdk_logger = logging.getLogger("opentelemetry.sdk._shared_internal")
+    sdk_logger.filters.insert(0, QueueFullFilter(counter))  # before the SDK's de-duplicating filter
+
+
 def _env(*names: str) -> str | None:
     for name in names:
         value = os.environ.get(name)

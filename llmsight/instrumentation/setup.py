@@ -14,7 +14,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import ProxyTracerProvider
 
 from llmsight.instrumentation import config
-from llmsight.instrumentation.exporting import DropCountingExporter, build_exporter, resolve_headers
+from llmsight.instrumentation.exporting import (
+    DropCountingExporter,
+    build_exporter,
+    install_queue_full_filter,
+    resolve_headers,
+)
 from llmsight.instrumentation.redaction import make_redactor
 
 logger = logging.getLogger("llmsight.instrumentation")
@@ -47,6 +52,7 @@ def build_provider(
                        exc_info=True)
         return provider, None
     provider.add_span_processor(BatchSpanProcessor(exporter))
+    install_queue_full_filter(exporter)
     return provider, exporter
 
 

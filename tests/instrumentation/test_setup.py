@@ -324,3 +324,29 @@ def test_openai_wrappers_patch_every_supported_method(provider):
     finally:
         llmsight.uninstrument()
     assert len(patched) == len(openai_wrappers.TARGETS)
+
+
+def test_full_queue_is_counted_not_logged_per_span(caplog, monkeypatch):
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Stuck(SpanExporter):  # a collector that hangs: the queue fills up behind it
+        def export(self, spans):
+            time.sleep(0.5)
+            return SpanExportResult.FAILURE
+
+    counting = exporting.DropCountingExporter(Stuck())
+    exporting.install_queue_full_filter(counting)
+    processor = BatchSpanProcessor(counting, max_queue_size=4, schedule_delay_millis=60_000, max_export_batch_size=4)
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    with caplog.at_level(logging.WARNING):
+        for _ in range(50):
+            tracer.start_span("s").end()
+    assert not [r for r in caplog.records if "Queue full" in r.getMessage()]
+    assert counting.dropped >= 40
+    processor._batch_processor._shutdown = True  # no final export of a stuck exporter
+    sdk_logger = logging.getLogger("opentelemetry.sdk._shared_internal")
+    sdk_logger.filters[:] = [f for f in sdk_logger.filters if not isinstance(f, exporting.QueueFullFilter)]
