@@ -142,8 +142,15 @@ class context:  # noqa: N801 - used as ``with llmsight.context(...)``, reads lik
                  tb: TracebackType | None) -> None:
         _CURRENT.reset(self._tokens.pop())
 
+    def _fresh(self) -> context:
+        """A new manager with the same (already serialised) values: one per decorated call."""
+        twin = context.__new__(context)
+        twin._values = self._values
+        twin._tokens = []
+        return twin
+
     def __call__(self, fn: F) -> F:
-        return _decorate(lambda args, kwargs: self, fn)
+        return _decorate(lambda args, kwargs: self._fresh(), fn)
 
 
 class retrieval:  # noqa: N801 - used as ``with llmsight.retrieval(...)`` and ``@llmsight.retrieval(...)``

@@ -229,8 +229,11 @@ class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
         _finish(self, partial=True)
 
     def __del__(self) -> None:
-        if not self._self_inv.ended:
-            _finish(self, partial=True)
+        try:
+            if not self._self_inv.ended:
+                _finish(self, partial=True)
+        except Exception:  # half-built proxy or interpreter shutdown: nothing to end
+            pass
 
 
 class AsyncTracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
@@ -274,5 +277,8 @@ class AsyncTracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
         _finish(self, partial=True)
 
     def __del__(self) -> None:
-        if not self._self_inv.ended:
-            _finish(self, partial=True)
+        try:
+            if not self._self_inv.ended:
+                _finish(self, partial=True)
+        except Exception:  # half-built proxy or interpreter shutdown: nothing to end
+            pass

@@ -155,3 +155,17 @@ def test_bare_trace_decorator_uses_function_name(client, fake, exporter):
 
     assert handle_ticket() == "ok"
     assert any(s.name.endswith("handle_ticket") for s in exporter.get_finished_spans())
+
+
+def test_context_decorator_is_safe_for_concurrent_tasks(fake, exporter):
+    @llmsight.context(session_id="shared")
+    async def handle(i: int) -> None:
+        client = openai.AsyncOpenAI(base_url=fake.base_url, api_key="k", max_retries=0)
+        await asyncio.sleep(0.01 * i)  # the first to enter exits first (not LIFO)
+        await client.chat.completions.create(model="m", messages=MESSAGES)
+
+    async def main() -> None:
+        await asyncio.gather(*(handle(i) for i in range(3)))
+
+    asyncio.run(main())
+    assert [s.attributes["session.id"] for s in llm_spans(exporter)] == ["shared"] * 3
