@@ -163,6 +163,7 @@ def measure(instrument: Callable[[Any], None], calls: int, rounds: int) -> dict[
     blob = json.dumps([attributes, events], default=str)
     result["attributes"] = len(attributes)
     result["content"] = "tyre pressure" in blob and "Tubeless lets you" in blob
+    result["spans"] = len(spans)
     return result
 
 
@@ -187,8 +188,30 @@ def peer_instrument(dist: str) -> Callable[[Any], None]:
     return instrument
 
 
+def bare_span_instrument(provider: Any) -> None:
+    """Reference floor: one SDK span (5 attributes, no content) around each call, nothing else."""
+    import wrapt
+
+    tracer = provider.get_tracer("floor")
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                  "gen_ai.request.model": "gpt-4o-mini", "server.address": "bench.invalid", "server.port": 80}
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        span = tracer.start_span("chat gpt-4o-mini", attributes=attributes)
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            span.end()
+
+    wrapt.wrap_function_wrapper("openai.resources.chat.completions.completions", "Completions.create", wrapper)
+
+
 def worker(target: str, calls: int, rounds: int) -> dict[str, Any]:
-    return measure(llmsight_instrument if target == "llmsight" else peer_instrument(target), calls, rounds)
+    if target == "llmsight":
+        return measure(llmsight_instrument, calls, rounds)
+    if target == "bare-span":
+        return measure(bare_span_instrument, calls, rounds)
+    return measure(peer_instrument(target), calls, rounds)
 
 
 def peer_python(name: str, spec: dict[str, Any]) -> tuple[Path | None, str]:
@@ -236,6 +259,8 @@ def main() -> None:
     if ours is None:
         raise SystemExit(f"llmsight run failed: {reason}")
     rows.append(("llmsight", ours, ""))
+    floor, reason = run_variant(Path(sys.executable), "bare-span", {}, args.calls, args.rounds)
+    rows.append(("bare SDK span (reference floor)", floor, reason))
     if not args.no_peers:
         for name, spec in PEERS.items():
             python, reason = peer_python(name, spec)

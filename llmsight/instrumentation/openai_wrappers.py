@@ -79,15 +79,20 @@ def _client_info(client: Any) -> tuple[Any, str, str, int, bool]:
 _PLAIN = (int, float, str, bool)
 
 
+_PARAM_NAMES: dict[str, str] = dict(A.REQUEST_PARAMS)
+
+
 def _request_params(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
-    # These join the unvalidated late attributes: only plain values pass, as themselves.
-    for key, name in A.REQUEST_PARAMS:
-        value = kwargs.get(key)
-        if value is not None and type(value) in _PLAIN:
-            attrs[name] = value
-    stop = kwargs.get("stop")
-    if stop is not None and not isinstance(stop, _SENTINELS):
-        attrs["gen_ai.request.stop_sequences"] = (stop,) if isinstance(stop, str) else tuple(map(str, stop))
+    # Walks the few kwargs the app passed rather than probing every known parameter. The values
+    # join the unvalidated late attributes: only plain values pass, as themselves.
+    names = _PARAM_NAMES
+    for key, value in kwargs.items():
+        name = names.get(key)
+        if name is not None:
+            if type(value) in _PLAIN:
+                attrs[name] = value
+        elif key == "stop" and value is not None and not isinstance(value, _SENTINELS):
+            attrs["gen_ai.request.stop_sequences"] = (value,) if type(value) is str else tuple(map(str, value))
 
 
 def _chat_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any],
@@ -223,7 +228,7 @@ def _begin(op: Operation, settings: config.Settings, instance: Any,
     """Start the span. Returns the invocation, the kwargs to call with, stream flag, raw-header mode."""
     _, provider, host, port, official = _client_info(instance._client)
     model = kwargs.get("model")
-    if not isinstance(model, str):
+    if type(model) is not str:
         model = str(model) if _given(model) else ""
     attrs: dict[str, Any] = {
         A.OPERATION: op.name,
