@@ -51,6 +51,33 @@ TRACE_LINK = {
 }
 
 
+# Cost = tokens x the current price (llm_calls' Cost ALIAS does this per row with three dictGet
+# calls). Panels instead sum tokens per (Provider, Model) first and price those few groups:
+# the same number (tests check it against sum(Cost)) at a fraction of the work on 30 days of
+# calls. Keep PRICED in step with InputCost/OutputCost in llmsight/store/sql/008_llm_calls.sql.
+TOKEN_SUMS = """sum(InputTokens - least(CacheReadTokens, InputTokens)) AS uncached_in,
+    sum(least(CacheReadTokens, InputTokens)) AS cached_in, sum(OutputTokens) AS out_tok"""
+
+
+def _price(col: str) -> str:
+    return f"dictGetOrDefault('otel.model_prices_dict', '{col}', (toString(Provider), toString(Model)), 0.)"
+
+
+PRICED = (f"(uncached_in * {_price('InputPerMTok')}\n    + cached_in * {_price('CacheReadPerMTok')}"
+          f"\n    + out_tok * {_price('OutputPerMTok')}) / 1e6")
+
+
+def cost_by(keys: list[str], where: str, extra: str = "") -> str:
+    """Inner query: token sums per ``keys`` x (Provider, Model), ready for ``sum(PRICED)``.
+
+    ``keys`` are select expressions (``expr AS alias`` or a column); grouping is by their names.
+    """
+    names = [k.rsplit(" AS ", 1)[-1] for k in keys]
+    return (f"(SELECT {''.join(k + ', ' for k in keys)}Provider, Model, {TOKEN_SUMS}{extra}\n"
+            f"  FROM otel.llm_calls WHERE {where}\n"
+            f"  GROUP BY {''.join(n + ', ' for n in names)}Provider, Model)")
+
+
 # ---------------------------------------------------------------------------------------------
 # Building blocks
 # ---------------------------------------------------------------------------------------------
@@ -364,13 +391,15 @@ def usage() -> dict:
         stat(lay, "Completion tokens", "How many completion (output) tokens were generated?",
              f"SELECT sum(OutputTokens) AS completion_tokens FROM otel.llm_calls WHERE {F}", "short"),
         stat(lay, "Cost", "What did the calls cost (current prices)?",
-             f"SELECT sum(Cost) AS cost FROM otel.llm_calls WHERE {F}", "currencyUSD", decimals=2),
+             f"SELECT sum({PRICED}) AS cost\nFROM {cost_by([], F)}", "currencyUSD", decimals=2),
         stat(lay, "Cost per 1K requests", "What does a thousand calls cost on average?",
-             f"SELECT 1000 * sum(Cost) / greatest(count(), 1) AS cost_per_1k FROM otel.llm_calls WHERE {F}",
+             f"SELECT 1000 * sum({PRICED}) / greatest(sum(calls), 1) AS cost_per_1k\n"
+             f"FROM {cost_by([], F, ', count() AS calls')}",
              "currencyUSD", decimals=2),
         stat(lay, "Calls without a price", "How many calls have tokens but no known price (cost shown as 0)?",
-             f"SELECT countIf(Cost = 0 AND InputTokens + OutputTokens > 0) AS unpriced FROM otel.llm_calls "
-             f"WHERE {F}", "short"),
+             "SELECT sumIf(calls, NOT dictHas('otel.model_prices_dict', (toString(Provider), toString(Model)))) "
+             f"AS unpriced\nFROM (SELECT Provider, Model, countIf(InputTokens + OutputTokens > 0) AS calls\n"
+             f"  FROM otel.llm_calls WHERE {F}\n  GROUP BY Provider, Model)", "short"),
     ]
     lay.new_row()
     panels += [
@@ -385,20 +414,22 @@ GROUP BY time ORDER BY time""", "short"),
 FROM otel.llm_calls WHERE {F}
 GROUP BY time, series ORDER BY time""", "short", display_name="${__field.labels.series}"),
         timeseries(lay, "Cost over time by ${scope}", "Where does the spend go, and is it growing?",
-                   f"""SELECT $__timeInterval(Timestamp) AS time, ${{scope}} AS series, sum(Cost) AS cost
-FROM otel.llm_calls WHERE {F}
+                   f"""SELECT time, series, sum({PRICED}) AS cost
+FROM {cost_by(["$__timeInterval(Timestamp) AS time", "${scope} AS series"], F)}
 GROUP BY time, series ORDER BY time""", "currencyUSD", display_name="${__field.labels.series}",
                    custom={"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 30}),
         bargauge(lay, "Cost by service", "Which service spends the most?",
-                 f"""SELECT ServiceName, sum(Cost) AS cost FROM otel.llm_calls WHERE {F}
+                 f"""SELECT ServiceName, sum({PRICED}) AS cost
+FROM {cost_by(["ServiceName"], F)}
 GROUP BY ServiceName ORDER BY cost DESC LIMIT 20""", "currencyUSD"),
         bargauge(lay, "Cost by model", "Which model costs the most?",
-                 f"""SELECT Model, sum(Cost) AS cost FROM otel.llm_calls WHERE {F}
+                 f"""SELECT Model, sum({PRICED}) AS cost
+FROM {cost_by([], F)}
 GROUP BY Model ORDER BY cost DESC LIMIT 20""", "currencyUSD"),
         table(lay, "Cost by user", "Which end users drive the spend (user.id / enduser.id)?",
-              f"""SELECT if(UserId = '', '(none)', UserId) AS user, count() AS requests,
-  sum(InputTokens) AS prompt_tokens, sum(OutputTokens) AS completion_tokens, sum(Cost) AS cost
-FROM otel.llm_calls WHERE {F}
+              f"""SELECT user, sum(calls) AS requests, sum(uncached_in + cached_in) AS prompt_tokens,
+  sum(out_tok) AS completion_tokens, sum({PRICED}) AS cost
+FROM {cost_by(["if(UserId = '', '(none)', UserId) AS user"], F, ", count() AS calls")}
 GROUP BY user ORDER BY cost DESC LIMIT 50""", w=12,
               overrides=[{"matcher": {"id": "byName", "options": "cost"},
                           "properties": [{"id": "unit", "value": "currencyUSD"}]}]),
@@ -492,17 +523,23 @@ GROUP BY time, JudgeModel ORDER BY time""", "currencyUSD", display_name="${__fie
     panels += [
         table(lay, "Sampled requests with scores",
               "What did recently judged calls ask and answer, and how did they score?",
-              f"""WITH s AS (
+              f"""WITH recent AS (
+  -- the newest verdicts (a top-N on time: no GROUP BY over the whole range)
+  SELECT SpanId, SpanTimestamp FROM otel.evaluations WHERE {E} AND Status = 'ok'
+  ORDER BY SpanTimestamp DESC LIMIT 500),
+s AS (
   SELECT SpanId, any(TraceId) AS TraceId, max(SpanTimestamp) AS ts, min(Score) AS min_score,
     arrayStringConcat(arraySort(groupArray(concat(Metric, '=', toString(Score)))), ' ') AS scores
   FROM {EV} WHERE {E} AND Status = 'ok'
+    AND SpanTimestamp >= (SELECT min(SpanTimestamp) FROM recent) AND SpanId IN (SELECT SpanId FROM recent)
   GROUP BY SpanId ORDER BY ts DESC LIMIT 100)
 SELECT s.ts AS Timestamp, c.ServiceName AS ServiceName, c.Model AS Model, s.scores AS scores,
   s.min_score AS min_score, substring(c.Prompt, 1, 300) AS prompt,
   substring(c.Completion, 1, 300) AS completion, s.TraceId AS TraceId
 FROM s
 INNER JOIN (SELECT SpanId, ServiceName, Model, Prompt, Completion FROM otel.llm_calls
-            WHERE $__timeFilter(Timestamp) AND SpanId IN (SELECT SpanId FROM s)) AS c ON c.SpanId = s.SpanId
+            WHERE $__timeFilter(Timestamp) AND Timestamp >= (SELECT min(ts) FROM s)
+              AND SpanId IN (SELECT SpanId FROM s)) AS c ON c.SpanId = s.SpanId
 ORDER BY Timestamp DESC""", links_on=["TraceId"]),
         table(lay, "Violations (lowest scores first)", "Which answers scored worst, and why did the judge say so?",
               f"""SELECT SpanTimestamp AS Timestamp, Metric, Score, Threshold, Reason, ServiceName, Model, JudgeModel,

@@ -21,6 +21,7 @@ ENVIRONMENTS = ["prod", "staging"]
 USERS = ["", "alice", "bob", "carol"]
 # Per-million-token prices; claude is deliberately unpriced (its calls cost 0).
 PRICES = {("openai", "gpt-4o-mini"): (0.15, 0.60), ("openai", "gpt-4o"): (2.50, 10.0)}
+CACHE_READ_FACTOR = 0.5  # cached prompt tokens cost half the input price
 METRICS = ["groundedness", "relevance"]
 THRESHOLD = 3.0
 
@@ -47,11 +48,13 @@ class Call:
     ttft: float | None
     error: bool
     in_range: bool
+    cache_read_tokens: int = 0
 
     @property
     def cost(self) -> float:
         pin, pout = PRICES.get((self.provider, self.model), (0.0, 0.0))
-        return (self.input_tokens * pin + self.output_tokens * pout) / 1e6
+        cached = min(self.cache_read_tokens, self.input_tokens)
+        return ((self.input_tokens - cached) * pin + cached * pin * CACHE_READ_FACTOR + self.output_tokens * pout) / 1e6
 
 
 @dataclass
@@ -112,6 +115,8 @@ def build(now: datetime | None = None, n_traces: int = 300, seed: int = 7) -> Se
                 ttft=round(rng.uniform(0.05, 1.5), 3) if rng.random() < 0.5 and not error else None,
                 error=error, in_range=in_range,
             ))
+            if not error and rng.random() < 0.3:
+                data.calls[-1].cache_read_tokens = rng.randint(0, data.calls[-1].input_tokens)
     for c in data.calls:
         if c.error or rng.random() < 0.4:
             continue
@@ -150,6 +155,7 @@ def _span_rows(data: Seed) -> list[list]:
                 "gen_ai.response.model": c.model,
                 "gen_ai.usage.input_tokens": str(c.input_tokens),
                 "gen_ai.usage.output_tokens": str(c.output_tokens),
+                "gen_ai.usage.cache_read.input_tokens": str(c.cache_read_tokens),
                 "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
                     {"type": "text", "content": f"answer {c.span_id}"}], "finish_reason": "stop"}]),
             })
@@ -194,7 +200,7 @@ def load(client, database: str, data: Seed) -> None:
         client.command(
             f"INSERT INTO `{database}`.model_prices (Provider, Model, CatalogProvider, CatalogModel, "
             f"InputPerMTok, OutputPerMTok, CacheReadPerMTok) VALUES "
-            f"('{provider}', '{model}', '{provider}', '{model}', {pin}, {pout}, {pin / 2})"
+            f"('{provider}', '{model}', '{provider}', '{model}', {pin}, {pout}, {pin * CACHE_READ_FACTOR})"
         )
     client.command(f"SYSTEM RELOAD DICTIONARY `{database}`.model_prices_dict")
     client.insert("otel_traces", _span_rows(data), column_names=SPAN_COLUMNS, database=database)

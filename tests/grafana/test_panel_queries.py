@@ -143,6 +143,23 @@ def test_trend_scope_variable_splits_tokens_by_the_chosen_column(seeded, scope, 
     assert +got == +want
 
 
+def test_cost_panels_agree_with_the_cost_alias_column(seeded):
+    """Panels price token sums per model instead of summing llm_calls.Cost row by row (for speed);
+    the result must be the schema's own Cost, whatever the split."""
+    client, _, _ = seeded
+    ref = client.query(expand("SELECT sum(Cost) FROM otel.llm_calls WHERE $__timeFilter(Timestamp)",
+                              context_for(seeded))).result_rows[0][0]
+    assert ref > 0
+    assert value(seeded, "usage.json", "Cost") == pytest.approx(ref)
+    for title in ("Cost by service", "Cost by model", "Cost by user"):
+        names, _, rows = run(seeded, panel_by_title("usage.json", title)["targets"][0]["rawSql"])
+        assert sum(r[names.index("cost")] for r in rows) == pytest.approx(ref), title
+    for scope in ("Model", "Provider", "ServiceName", "Environment", "RequestModel"):
+        _, _, rows = run(seeded, panel_by_title("usage.json", "Cost over time by ${scope}")["targets"][0]["rawSql"],
+                         scope=scope)
+        assert sum(r[2] for r in rows) == pytest.approx(ref), scope
+
+
 def test_cost_by_user_adds_up(seeded):
     _, _, data = seeded
     names, _, rows = run(seeded, panel_by_title("usage.json", "Cost by user")["targets"][0]["rawSql"])
