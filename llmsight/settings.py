@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     query_port: int = Field(8124, description="Read-only ClickHouse-compatible HTTP endpoint; 0 disables it")
     max_body_bytes: int = Field(64 * 1024 * 1024, description="Largest request body after decompression")
     batch_max_spans: int = Field(20_000, description="Insert when this many spans are waiting")
-    batch_timeout_ms: int = Field(200, description="Insert at least this often while spans are waiting")
+    batch_timeout_ms: int = Field(200, description="Least time between two inserts while the queue is not full")
     queue_max_spans: int = Field(200_000, description="Spans held in memory before senders get 429")
     queue_max_bytes: int = Field(256 * 1024 * 1024, description="Request bytes held in memory before 429")
     ingest_tokens: str = Field("", description="Comma-separated bearer tokens; token=tenant binds a tenant")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import httpx2 as httpx
 import pytest
@@ -16,7 +18,7 @@ def _logs_request(body: str):
     resource_logs = request.resource_logs.add()
     resource_logs.resource.attributes.append(kv("service.name", "log-svc"))
     record = resource_logs.scope_logs.add().log_records.add()
-    record.time_unix_nano = 1_700_000_000_000_000_000
+    record.time_unix_nano = time.time_ns()  # older than the retention window would be dropped by TTL
     record.severity_number = 9
     record.body.string_value = body
     record.attributes.append(kv("event.name", "gen_ai.user.message"))

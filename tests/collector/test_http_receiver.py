@@ -135,9 +135,9 @@ def test_queue_full_is_429_with_retry_after(collector_factory, store_client):
     collector = collector_factory(queue_max_spans=10, batch_timeout_ms=2000, batch_max_spans=1_000_000)
     import concurrent.futures
 
-    body = chat_span_request(8, service="flood").SerializeToString()
+    bodies = [chat_span_request(8, service="flood").SerializeToString() for _ in range(4)]
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        responses = list(pool.map(lambda _: post(collector, body, PROTO), range(4)))
+        responses = list(pool.map(lambda body: post(collector, body, PROTO), bodies))
     codes = sorted(r.status_code for r in responses)
     assert 429 in codes and 200 in codes
     throttled = next(r for r in responses if r.status_code == 429)

@@ -45,7 +45,9 @@ def insert_span(client, attributes: dict[str, str], events: list[tuple[str, dict
 
 
 def call_row(client, trace_id: str) -> dict:
-    rows = list(client.query(f"SELECT * FROM llm_calls WHERE TraceId = '{trace_id}'").named_results())
+    rows = list(
+        client.query(f"SELECT *, Prompt, Completion FROM llm_calls WHERE TraceId = '{trace_id}'").named_results()
+    )
     assert len(rows) == 1
     return rows[0]
 

@@ -1,8 +1,11 @@
 """Batching with group commit: many requests share one ClickHouse insert.
 
-A receiver offers its decoded rows and gets a future; the exporter thread gathers what is
-waiting (up to ``max_batch`` rows or ``timeout`` after the first arrived), inserts it in one
-statement per table, and resolves every future in the batch. A request is acknowledged only
+A receiver offers its decoded rows and gets a future; the exporter thread takes everything
+waiting (up to ``max_batch`` rows), inserts it in one statement per table, and resolves every
+future in the batch. Batches form while the previous insert runs, so they grow with load;
+``min_interval`` spaces inserts out under light load, so a trickle of small requests does not
+become a flood of tiny ClickHouse parts. Waiting for a fixed batch size instead would stall
+senders that wait for their acknowledgement before sending more. A request is acknowledged only
 after its rows are stored, so an acknowledged span is never lost. The queue is bounded in rows
 and bytes; a full queue refuses new work so receivers can answer 429 with Retry-After.
 """
@@ -33,11 +36,12 @@ class QueueFull(Exception):
 
 
 class BatchQueue:
-    def __init__(self, max_rows: int, max_bytes: int, max_batch: int, timeout_s: float) -> None:
+    def __init__(self, max_rows: int, max_bytes: int, max_batch: int, min_interval_s: float) -> None:
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self.max_batch = max_batch
-        self.timeout_s = timeout_s
+        self.min_interval_s = min_interval_s
+        self._last_take = 0.0
         self._items: deque[Pending] = deque()
         self._rows = 0
         self._bytes = 0
@@ -75,7 +79,7 @@ class BatchQueue:
                 if self._closed:
                     return None
                 self._cond.wait(0.5)
-            deadline = time.monotonic() + self.timeout_s
+            deadline = self._last_take + self.min_interval_s
             while self._rows < self.max_batch and not self._closed:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -89,6 +93,7 @@ class BatchQueue:
                 taken += item.rows.count
                 self._rows -= item.rows.count
                 self._bytes -= item.nbytes
+            self._last_take = time.monotonic()
             return batch
 
     def close(self) -> None:

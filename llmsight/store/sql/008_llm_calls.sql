@@ -1,6 +1,8 @@
 -- One row per LLM call, with typed columns derived in SQL from otel_traces (see 009), so every
 -- ingest path (llmsight's collector, the contrib exporter, a direct insert) yields the same rows.
 -- Cost columns are ALIASes over model_prices_dict: they follow price updates without a rewrite.
+-- Prompt (last user message) and Completion (output text) are ALIASes too: computed when read,
+-- so message content is not stored a third time; they are read for a few rows at a time.
 CREATE TABLE IF NOT EXISTS ${db}.llm_calls (
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),
@@ -27,15 +29,23 @@ CREATE TABLE IF NOT EXISTS ${db}.llm_calls (
     ErrorType LowCardinality(String),
     IsError UInt8,
     FinishReasons Array(LowCardinality(String)),
-    SystemInstructions String CODEC(ZSTD(3)),
-    InputMessages String CODEC(ZSTD(3)),
-    OutputMessages String CODEC(ZSTD(3)),
-    Prompt String CODEC(ZSTD(3)),
-    Completion String CODEC(ZSTD(3)),
-    ContextDocuments String CODEC(ZSTD(3)),
-    GroundTruth String CODEC(ZSTD(3)),
+    SystemInstructions String CODEC(ZSTD(1)),
+    InputMessages String CODEC(ZSTD(1)),
+    OutputMessages String CODEC(ZSTD(1)),
+    ContextDocuments String CODEC(ZSTD(1)),
+    GroundTruth String CODEC(ZSTD(1)),
     SessionId String CODEC(ZSTD(1)),
     UserId String CODEC(ZSTD(1)),
+    Prompt String ALIAS arrayStringConcat(arrayMap(m -> if(JSONHas(m, 'parts'),
+            arrayStringConcat(arrayMap(p -> JSONExtractString(p, 'content'),
+                arrayFilter(p -> JSONExtractString(p, 'type') = 'text', JSONExtractArrayRaw(m, 'parts'))), '\n'),
+            JSONExtractString(m, 'content')),
+        arraySlice(arrayFilter(m -> JSONExtractString(m, 'role') = 'user', JSONExtractArrayRaw(InputMessages)), -1, 1)), ''),
+    Completion String ALIAS arrayStringConcat(arrayMap(m -> if(JSONHas(m, 'parts'),
+            arrayStringConcat(arrayMap(p -> JSONExtractString(p, 'content'),
+                arrayFilter(p -> JSONExtractString(p, 'type') = 'text', JSONExtractArrayRaw(m, 'parts'))), '\n'),
+            JSONExtractString(m, 'content')),
+        JSONExtractArrayRaw(OutputMessages)), '\n'),
     TotalTokens UInt64 ALIAS InputTokens + OutputTokens,
     InputCost Float64 ALIAS
         ((InputTokens - least(CacheReadTokens, InputTokens)) * dictGetOrDefault('${dbname}.model_prices_dict', 'InputPerMTok', (toString(Provider), toString(Model)), 0.)
