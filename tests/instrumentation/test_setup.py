@@ -350,3 +350,14 @@ def test_full_queue_is_counted_not_logged_per_span(caplog, monkeypatch):
     processor._batch_processor._shutdown = True  # no final export of a stuck exporter
     sdk_logger = logging.getLogger("opentelemetry.sdk._shared_internal")
     sdk_logger.filters[:] = [f for f in sdk_logger.filters if not isinstance(f, exporting.QueueFullFilter)]
+
+
+def test_grpc_exporter_used_when_installed(monkeypatch):
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc.trace_exporter")
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+    exporter = exporting.build_exporter("http://127.0.0.1:4317", {"authorization": "Bearer t"}, "grpc")
+    try:
+        assert isinstance(exporter, GrpcExporter)
+    finally:
+        exporter.shutdown()

@@ -190,3 +190,21 @@ def test_raw_response_stream_is_traced_without_injection(client, fake, exporter)
     span = only_span(exporter)
     assert tuple(span.attributes["gen_ai.response.finish_reasons"]) == ("stop",)
     assert "llmsight.usage.partial" not in span.attributes
+
+
+@pytest.mark.usefixtures("instrumented")
+def test_async_stream_helper_left_early_ends_span(fake, exporter):
+    import openai
+
+    fake.enqueue(chat(TEXT, piece_size=1))
+
+    async def run() -> None:
+        client = openai.AsyncOpenAI(base_url=fake.base_url, api_key="k", max_retries=0)
+        async with client.chat.completions.stream(model="m", messages=MESSAGES) as stream:
+            async for event in stream:
+                if event.type == "content.delta":
+                    break
+        assert llm_spans(exporter), "span must end when the helper's context exits"
+
+    asyncio.run(run())
+    assert only_span(exporter).attributes["llmsight.usage.partial"] is True
