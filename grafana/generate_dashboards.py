@@ -527,19 +527,18 @@ GROUP BY time, JudgeModel ORDER BY time""", "currencyUSD", display_name="${__fie
   -- the newest verdicts (a top-N on time: no GROUP BY over the whole range)
   SELECT SpanId, SpanTimestamp FROM otel.evaluations WHERE {E} AND Status = 'ok'
   ORDER BY SpanTimestamp DESC LIMIT 500),
-s AS (
-  SELECT SpanId, any(TraceId) AS TraceId, max(SpanTimestamp) AS ts, min(Score) AS min_score,
-    arrayStringConcat(arraySort(groupArray(concat(Metric, '=', toString(Score)))), ' ') AS scores
-  FROM {EV} WHERE {E} AND Status = 'ok'
-    AND SpanTimestamp >= (SELECT min(SpanTimestamp) FROM recent) AND SpanId IN (SELECT SpanId FROM recent)
-  GROUP BY SpanId ORDER BY ts DESC LIMIT 100)
+  (SELECT min(SpanTimestamp) FROM recent) AS since
 SELECT s.ts AS Timestamp, c.ServiceName AS ServiceName, c.Model AS Model, s.scores AS scores,
   s.min_score AS min_score, substring(c.Prompt, 1, 300) AS prompt,
   substring(c.Completion, 1, 300) AS completion, s.TraceId AS TraceId
-FROM s
+FROM (
+  SELECT SpanId, any(TraceId) AS TraceId, max(SpanTimestamp) AS ts, min(Score) AS min_score,
+    arrayStringConcat(arraySort(groupArray(concat(Metric, '=', toString(Score)))), ' ') AS scores
+  FROM {EV} WHERE {E} AND Status = 'ok' AND SpanTimestamp >= since AND SpanId IN (SELECT SpanId FROM recent)
+  GROUP BY SpanId ORDER BY ts DESC LIMIT 100) AS s
 INNER JOIN (SELECT SpanId, ServiceName, Model, Prompt, Completion FROM otel.llm_calls
-            WHERE $__timeFilter(Timestamp) AND Timestamp >= (SELECT min(ts) FROM s)
-              AND SpanId IN (SELECT SpanId FROM s)) AS c ON c.SpanId = s.SpanId
+            WHERE $__timeFilter(Timestamp) AND Timestamp >= since
+              AND SpanId IN (SELECT SpanId FROM recent)) AS c ON c.SpanId = s.SpanId
 ORDER BY Timestamp DESC""", links_on=["TraceId"]),
         table(lay, "Violations (lowest scores first)", "Which answers scored worst, and why did the judge say so?",
               f"""SELECT SpanTimestamp AS Timestamp, Metric, Score, Threshold, Reason, ServiceName, Model, JudgeModel,
