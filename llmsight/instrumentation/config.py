@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.trace import Tracer
 
@@ -33,6 +34,11 @@ def stream_usage_from_env() -> bool | None:
     return None
 
 
+def fast_spans_from_env() -> bool:
+    """``LLMSIGHT_FAST_SPANS=false`` forces the SDK's own span objects (for debugging a pipeline)."""
+    return os.environ.get("LLMSIGHT_FAST_SPANS", "").strip().lower() not in ("0", "false", "no", "off")
+
+
 @dataclass
 class Settings:
     """What the wrappers need on the hot path, precomputed at ``instrument()`` time."""
@@ -43,6 +49,8 @@ class Settings:
     redact: Callable[[str], str] | None = None
     # None = automatic (inject include_usage only for api.openai.com and Azure OpenAI hosts).
     stream_usage: bool | None = None
+    # Lighter spans for the plain SDK pipeline (fast_spans.py); None = always tracer.start_span.
+    fast_spans: Any = None
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -138,8 +138,9 @@ class context:  # noqa: N801 - used as ``with llmsight.context(...)``, reads lik
         self._tokens.append(_CURRENT.set(merged))
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         _CURRENT.reset(self._tokens.pop())
 
     def _fresh(self) -> context:
@@ -160,8 +161,9 @@ class retrieval:  # noqa: N801 - used as ``with llmsight.retrieval(...)`` and ``
     value. Inside a ``with`` block, :meth:`set_documents` records documents found in the block.
     """
 
-    def __init__(self, query: str | None = None, documents: Iterable[Any] | None = None,
-                 data_source: str | None = None) -> None:
+    def __init__(
+        self, query: str | None = None, documents: Iterable[Any] | None = None, data_source: str | None = None
+    ) -> None:
         self._query = query
         self._documents = documents
         self._data_source = data_source
@@ -195,8 +197,9 @@ class retrieval:  # noqa: N801 - used as ``with llmsight.retrieval(...)`` and ``
             self.set_documents(self._documents)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
             if self._ctx_token is not None:
                 _CURRENT.reset(self._ctx_token)
@@ -251,8 +254,9 @@ class trace:  # noqa: N801 - used as ``@llmsight.trace("step")`` and ``with llms
         )
         return self._manager.__enter__()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         manager, self._manager = self._manager, None
         if exc is not None:
             span = otel_trace.get_current_span()

@@ -147,11 +147,12 @@ def build_exporter(endpoint: str | None, headers: dict[str, str], protocol: str 
                     "not installed (pip install 'llmsight[grpc]'); exporting over HTTP/protobuf instead"
                 )
         else:
-            grpc_endpoint = endpoint or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                                             "OTEL_EXPORTER_OTLP_ENDPOINT")
-            return GrpcExporter(endpoint=grpc_endpoint or DEFAULT_GRPC_ENDPOINT,
-                                headers=tuple(headers.items()) or None, timeout=_timeout())
+            grpc_endpoint = endpoint or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+            return GrpcExporter(
+                endpoint=grpc_endpoint or DEFAULT_GRPC_ENDPOINT,
+                headers=tuple(headers.items()) or None,
+                timeout=_timeout(),
+            )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    return OTLPSpanExporter(endpoint=resolve_http_endpoint(endpoint), headers=headers or None,
-                            timeout=_timeout())
+    return OTLPSpanExporter(endpoint=resolve_http_endpoint(endpoint), headers=headers or None, timeout=_timeout())

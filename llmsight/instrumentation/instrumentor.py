@@ -11,8 +11,18 @@ from typing import Any
 
 from llmsight.instrumentation import setup
 
-_ARGUMENTS = ("service_name", "endpoint", "capture_content", "headers", "ingest_token", "tracer_provider",
-              "redact", "max_content_length", "stream_usage", "protocol")
+_ARGUMENTS = (
+    "service_name",
+    "endpoint",
+    "capture_content",
+    "headers",
+    "ingest_token",
+    "tracer_provider",
+    "redact",
+    "max_content_length",
+    "stream_usage",
+    "protocol",
+)
 
 
 class LLMSightInstrumentor:

@@ -103,8 +103,7 @@ def _tool_call_parts(tool_calls: Iterable[Any], redact: Redact) -> list[Part]:
             custom = _get(call, "custom")
             name, arguments = _get(custom, "name"), _get(custom, "input")
         parts.append(
-            {"type": "tool_call", "id": _get(call, "id"), "name": name,
-             "arguments": _arguments(arguments, redact)}
+            {"type": "tool_call", "id": _get(call, "id"), "name": name, "arguments": _arguments(arguments, redact)}
         )
     return parts
 
@@ -128,8 +127,10 @@ def chat_input_messages(messages: Iterable[Any], redact: Redact) -> list[Message
             if redact is not None and isinstance(response, str):
                 response = redact(response)
             out.append(
-                {"role": "tool", "parts": [{"type": "tool_call_response", "id": _get(msg, "tool_call_id"),
-                                            "response": response}]}
+                {
+                    "role": "tool",
+                    "parts": [{"type": "tool_call_response", "id": _get(msg, "tool_call_id"), "response": response}],
+                }
             )
             continue
         if role == "function":
@@ -137,8 +138,10 @@ def chat_input_messages(messages: Iterable[Any], redact: Redact) -> list[Message
             if redact is not None and isinstance(response, str):
                 response = redact(response)
             out.append(
-                {"role": "tool", "parts": [{"type": "tool_call_response", "id": _get(msg, "name"),
-                                            "response": response}]}
+                {
+                    "role": "tool",
+                    "parts": [{"type": "tool_call_response", "id": _get(msg, "name"), "response": response}],
+                }
             )
             continue
         parts = _content_parts(_get(msg, "content"), redact)
@@ -148,8 +151,14 @@ def chat_input_messages(messages: Iterable[Any], redact: Redact) -> list[Message
                 parts.extend(_tool_call_parts(tool_calls, redact))
             function_call = _get(msg, "function_call")
             if function_call:
-                parts.append({"type": "tool_call", "id": None, "name": _get(function_call, "name"),
-                              "arguments": _arguments(_get(function_call, "arguments"), redact)})
+                parts.append(
+                    {
+                        "type": "tool_call",
+                        "id": None,
+                        "name": _get(function_call, "name"),
+                        "arguments": _arguments(_get(function_call, "arguments"), redact),
+                    }
+                )
         message: Message = {"role": role, "parts": parts}
         name = _get(msg, "name")
         if name:
@@ -195,8 +204,13 @@ def chat_output_json(choices: Iterable[Any], redact: Redact, max_length: int) ->
             if redact is not None:
                 content = redact(content)
             reason = choice.finish_reason
-            pieces.append('{"role":"assistant","parts":[{"type":"text","content":' + _encode_str(content)
-                          + '}],"finish_reason":' + _encode_str(reason if type(reason) is str else "") + "}")
+            pieces.append(
+                '{"role":"assistant","parts":[{"type":"text","content":'
+                + _encode_str(content)
+                + '}],"finish_reason":'
+                + _encode_str(reason if type(reason) is str else "")
+                + "}"
+            )
         else:
             pieces.append(_encode(chat_output_messages((choice,), redact)[0]))
     text = "[" + ",".join(pieces) + "]"
@@ -225,10 +239,15 @@ def chat_output_messages(choices: Iterable[Any], redact: Redact) -> list[Message
             parts.extend(_tool_call_parts(tool_calls, redact))
         function_call = getattr(message, "function_call", None)
         if function_call:
-            parts.append({"type": "tool_call", "id": None, "name": function_call.name,
-                          "arguments": _arguments(function_call.arguments, redact)})
-        out.append({"role": message.role or "assistant", "parts": parts,
-                    "finish_reason": choice.finish_reason or ""})
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": None,
+                    "name": function_call.name,
+                    "arguments": _arguments(function_call.arguments, redact),
+                }
+            )
+        out.append({"role": message.role or "assistant", "parts": parts, "finish_reason": choice.finish_reason or ""})
     return out
 
 
@@ -244,15 +263,29 @@ def responses_input_messages(input_value: Any, redact: Redact) -> list[Message]:
         role = _get(item, "role")
         if kind == "function_call" or kind == "custom_tool_call":
             arguments = _get(item, "arguments") if kind == "function_call" else _get(item, "input")
-            out.append({"role": "assistant", "parts": [
-                {"type": "tool_call", "id": _get(item, "call_id"), "name": _get(item, "name"),
-                 "arguments": _arguments(arguments, redact)}]})
+            out.append(
+                {
+                    "role": "assistant",
+                    "parts": [
+                        {
+                            "type": "tool_call",
+                            "id": _get(item, "call_id"),
+                            "name": _get(item, "name"),
+                            "arguments": _arguments(arguments, redact),
+                        }
+                    ],
+                }
+            )
         elif kind == "function_call_output" or kind == "custom_tool_call_output":
             response = _flatten_text(_get(item, "output"))
             if redact is not None and isinstance(response, str):
                 response = redact(response)
-            out.append({"role": "tool", "parts": [
-                {"type": "tool_call_response", "id": _get(item, "call_id"), "response": response}]})
+            out.append(
+                {
+                    "role": "tool",
+                    "parts": [{"type": "tool_call_response", "id": _get(item, "call_id"), "response": response}],
+                }
+            )
         elif kind == "reasoning":
             out.append({"role": "assistant", "parts": [_reasoning_part(item, redact)]})
         elif role is not None:
@@ -304,12 +337,24 @@ def responses_output_messages(response: Any, redact: Redact) -> tuple[list[Messa
             parts.extend(_content_parts(item.content, redact))
         elif kind == "function_call":
             has_tool_call = True
-            parts.append({"type": "tool_call", "id": item.call_id, "name": item.name,
-                          "arguments": _arguments(item.arguments, redact)})
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": item.call_id,
+                    "name": item.name,
+                    "arguments": _arguments(item.arguments, redact),
+                }
+            )
         elif kind == "custom_tool_call":
             has_tool_call = True
-            parts.append({"type": "tool_call", "id": item.call_id, "name": item.name,
-                          "arguments": _arguments(item.input, redact)})
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": item.call_id,
+                    "name": item.name,
+                    "arguments": _arguments(item.input, redact),
+                }
+            )
         elif kind == "reasoning":
             parts.append(_reasoning_part(item, redact))
         else:

@@ -95,8 +95,9 @@ def _request_params(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
             attrs["gen_ai.request.stop_sequences"] = (value,) if type(value) is str else tuple(map(str, value))
 
 
-def _chat_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any],
-                  attrs: dict[str, Any]) -> None:
+def _chat_request(
+    inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any], attrs: dict[str, Any]
+) -> None:
     response_format = kwargs.get("response_format")
     if response_format is not None and not isinstance(response_format, _SENTINELS):
         kind = response_format.get("type") if isinstance(response_format, dict) else "json_schema"
@@ -107,8 +108,9 @@ def _chat_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[
             attrs[A.INPUT_MESSAGES] = M.chat_input_json(messages, redact, max_length)
 
 
-def _responses_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any],
-                       attrs: dict[str, Any]) -> None:
+def _responses_request(
+    inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any], attrs: dict[str, Any]
+) -> None:
     reasoning = kwargs.get("reasoning")
     if isinstance(reasoning, dict) and reasoning.get("effort"):
         attrs["openai.request.reasoning_effort"] = str(reasoning["effort"])
@@ -126,16 +128,18 @@ def _responses_request(inv_capture: bool, redact: Any, max_length: int, kwargs: 
                 attrs[A.SYSTEM_INSTRUCTIONS] = M.to_json(parts, max_length)
 
 
-def _completion_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any],
-                        attrs: dict[str, Any]) -> None:
+def _completion_request(
+    inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any], attrs: dict[str, Any]
+) -> None:
     if inv_capture:
         prompt = kwargs.get("prompt")
         if _given(prompt):
             attrs[A.INPUT_MESSAGES] = M.to_json(M.completion_input_messages(prompt, redact), max_length)
 
 
-def _embeddings_request(inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any],
-                        attrs: dict[str, Any]) -> None:
+def _embeddings_request(
+    inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any], attrs: dict[str, Any]
+) -> None:
     encoding = kwargs.get("encoding_format")
     if _given(encoding):
         attrs[A.ENCODING_FORMATS] = (str(encoding),)
@@ -190,8 +194,7 @@ def completion_response_attributes(inv: Invocation, response: Any, out: dict[str
     out[A.FINISH_REASONS] = _finish_reasons(response.choices)
     chat_usage(response.usage, out)
     if inv.capture:
-        out[A.OUTPUT_MESSAGES] = M.to_json(M.completion_output_messages(response.choices, inv.redact),
-                                           inv.max_length)
+        out[A.OUTPUT_MESSAGES] = M.to_json(M.completion_output_messages(response.choices, inv.redact), inv.max_length)
 
 
 def embeddings_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
@@ -218,13 +221,19 @@ class Operation:
 
 CHAT = Operation("chat", _chat_request, chat_response_attributes, ChatAccumulator, True)
 RESPONSES = Operation("chat", _responses_request, responses_response_attributes, ResponsesAccumulator, False)
-COMPLETIONS = Operation("text_completion", _completion_request, completion_response_attributes,
-                        lambda inv: ChatAccumulator(inv, legacy=True), True)
+COMPLETIONS = Operation(
+    "text_completion",
+    _completion_request,
+    completion_response_attributes,
+    lambda inv: ChatAccumulator(inv, legacy=True),
+    True,
+)
 EMBEDDINGS = Operation("embeddings", _embeddings_request, embeddings_response_attributes, None, False)
 
 
-def _begin(op: Operation, settings: config.Settings, instance: Any,
-           kwargs: dict[str, Any]) -> tuple[Invocation, dict[str, Any], bool, str | None]:
+def _begin(
+    op: Operation, settings: config.Settings, instance: Any, kwargs: dict[str, Any]
+) -> tuple[Invocation, dict[str, Any], bool, str | None]:
     """Start the span. Returns the invocation, the kwargs to call with, stream flag, raw-header mode."""
     _, provider, host, port, official = _client_info(instance._client)
     model = kwargs.get("model")
@@ -259,21 +268,25 @@ def _begin(op: Operation, settings: config.Settings, instance: Any,
         options = kwargs.get("stream_options")
         if inject and not (isinstance(options, dict) and options.get("include_usage")):
             call_kwargs = dict(kwargs)
-            call_kwargs["stream_options"] = {**options, "include_usage": True} if isinstance(
-                options, dict) else {"include_usage": True}
+            call_kwargs["stream_options"] = (
+                {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+            )
             hide_usage = True
 
     start_ns = _time_ns()
-    span = settings.tracer.start_span(f"{op.name} {model}" if model else op.name, kind=_CLIENT,
-                                      attributes=attrs, start_time=start_ns)
+    name = f"{op.name} {model}" if model else op.name
+    fast = settings.fast_spans
+    if fast is not None and fast.usable():
+        span = fast.start(name, _CLIENT, attrs, start_ns)
+    else:
+        span = settings.tracer.start_span(name, kind=_CLIENT, attributes=attrs, start_time=start_ns)
     inv = Invocation(span, capture, settings.redact, settings.max_content_length, start_ns)
     inv.hide_usage_chunk = hide_usage
     inv.late = late
     return inv, call_kwargs, stream, raw_mode
 
 
-def _complete(op: Operation, inv: Invocation, result: Any, stream: bool, raw_mode: str | None,
-              is_async: bool) -> Any:
+def _complete(op: Operation, inv: Invocation, result: Any, stream: bool, raw_mode: str | None, is_async: bool) -> Any:
     """Record the result and hand back what the app must receive (the same object, or its proxy)."""
     try:
         if raw_mode is not None:
@@ -303,8 +316,7 @@ def _complete(op: Operation, inv: Invocation, result: Any, stream: bool, raw_mod
 
 
 def sync_wrapper(op: Operation) -> Callable[..., Any]:
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                kwargs: dict[str, Any]) -> Any:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         settings = config.SETTINGS
         if settings is None:
             return wrapped(*args, **kwargs)
@@ -327,8 +339,7 @@ def sync_wrapper(op: Operation) -> Callable[..., Any]:
 
 
 def async_wrapper(op: Operation) -> Callable[..., Any]:
-    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                      kwargs: dict[str, Any]) -> Any:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         settings = config.SETTINGS
         if settings is None:
             return await wrapped(*args, **kwargs)
@@ -350,8 +361,9 @@ def async_wrapper(op: Operation) -> Callable[..., Any]:
     return wrapper
 
 
-def _helper_close_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                          kwargs: dict[str, Any]) -> Any:
+def _helper_close_wrapper(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     """``ChatCompletionStream.close`` closes the HTTP response directly; end our span with it."""
     try:
         return wrapped(*args, **kwargs)
@@ -361,8 +373,9 @@ def _helper_close_wrapper(wrapped: Callable[..., Any], instance: Any, args: tupl
             raw._llmsight_closed()
 
 
-async def _async_helper_close_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
-                                      kwargs: dict[str, Any]) -> Any:
+async def _async_helper_close_wrapper(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     try:
         return await wrapped(*args, **kwargs)
     finally:
@@ -386,8 +399,7 @@ TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("openai.resources.embeddings", "Embeddings.create", sync_wrapper(EMBEDDINGS)),
     ("openai.resources.embeddings", "AsyncEmbeddings.create", async_wrapper(EMBEDDINGS)),
     ("openai.lib.streaming.chat._completions", "ChatCompletionStream.close", _helper_close_wrapper),
-    ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream.close",
-     _async_helper_close_wrapper),
+    ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream.close", _async_helper_close_wrapper),
     ("openai.lib.streaming.responses._responses", "ResponseStream.close", _helper_close_wrapper),
     ("openai.lib.streaming.responses._responses", "AsyncResponseStream.close", _async_helper_close_wrapper),
 )

@@ -22,6 +22,11 @@ from llmsight.instrumentation.exporting import (
 )
 from llmsight.instrumentation.redaction import make_redactor
 
+try:  # relies on SDK internals; an SDK where they moved simply gets the ordinary spans
+    from llmsight.instrumentation.fast_spans import FastSpanFactory
+except ImportError:  # pragma: no cover - depends on the installed SDK
+    FastSpanFactory = None  # type: ignore[assignment,misc]
+
 logger = logging.getLogger("llmsight.instrumentation")
 
 TRACER_NAME = "llmsight"
@@ -48,8 +53,7 @@ def build_provider(
     try:
         exporter = DropCountingExporter(build_exporter(endpoint, resolve_headers(headers, ingest_token), protocol))
     except Exception:
-        logger.warning("llmsight: could not set up the OTLP exporter; spans will not leave the process",
-                       exc_info=True)
+        logger.warning("llmsight: could not set up the OTLP exporter; spans will not leave the process", exc_info=True)
         return provider, None
     provider.add_span_processor(BatchSpanProcessor(exporter))
     install_queue_full_filter(exporter)
@@ -105,8 +109,14 @@ def instrument(
         provider = _provider_in_use(tracer_provider, service_name, endpoint, headers, ingest_token, protocol)
         if stream_usage is None:
             stream_usage = config.stream_usage_from_env()
+        tracer = provider.get_tracer(TRACER_NAME, TRACER_VERSION)
         config.SETTINGS = config.Settings(
-            tracer=provider.get_tracer(TRACER_NAME, TRACER_VERSION),
+            tracer=tracer,
+            fast_spans=(
+                FastSpanFactory.for_tracer(tracer)
+                if FastSpanFactory is not None and config.fast_spans_from_env()
+                else None
+            ),
             capture_content=config.content_capture_from_env(capture_content),
             max_content_length=max_content_length or config.DEFAULT_MAX_CONTENT_LENGTH,
             redact=make_redactor(redact),

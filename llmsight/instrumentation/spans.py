@@ -8,6 +8,15 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, Status, StatusCode
 
 from llmsight.instrumentation import attributes as A
+
+try:
+    from llmsight.instrumentation.fast_spans import FastSpan
+except ImportError:  # pragma: no cover - SDK internals moved: no fast spans are ever created
+
+    class FastSpan:  # type: ignore[no-redef]
+        """Placeholder so the type check below is simply never true."""
+
+
 from llmsight.instrumentation.safety import report_internal_error
 
 _ERROR = StatusCode.ERROR
@@ -20,6 +29,10 @@ def set_attributes(span: Span, attributes: dict[str, Any]) -> None:
     values on an SDK span without value-length limits we write the checked dict directly. Anything
     else (another SDK, span limits, an ended span) takes the public API.
     """
+    if type(span) is FastSpan:
+        if span._end is None:
+            span.attributes.update(attributes)
+        return
     bounded = getattr(span, "_attributes", None)
     if (
         type(bounded) is BoundedAttributes

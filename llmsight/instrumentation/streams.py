@@ -22,8 +22,18 @@ from llmsight.instrumentation.spans import Invocation, chat_usage
 class ChatAccumulator:
     """Folds ``ChatCompletionChunk``s (and legacy ``Completion`` chunks) into span attributes."""
 
-    __slots__ = ("inv", "first_ns", "response_id", "model", "usage", "texts", "tools", "finish",
-                 "service_tier", "legacy")
+    __slots__ = (
+        "inv",
+        "first_ns",
+        "response_id",
+        "model",
+        "usage",
+        "texts",
+        "tools",
+        "finish",
+        "service_tier",
+        "legacy",
+    )
 
     def __init__(self, inv: Invocation, legacy: bool = False) -> None:
         self.inv = inv
@@ -106,8 +116,14 @@ class ChatAccumulator:
                 if text:
                     parts.append({"type": "text", "content": redact(text) if redact is not None else text})
                 for _, (call_id, name, pieces) in sorted(self.tools.get(i, {}).items()):
-                    parts.append({"type": "tool_call", "id": call_id, "name": name,
-                                  "arguments": M._arguments("".join(pieces), redact)})
+                    parts.append(
+                        {
+                            "type": "tool_call",
+                            "id": call_id,
+                            "name": name,
+                            "arguments": M._arguments("".join(pieces), redact),
+                        }
+                    )
                 output.append({"role": "assistant", "parts": parts, "finish_reason": self.finish.get(i, "")})
             out[A.OUTPUT_MESSAGES] = M.to_json(output, inv.max_length)
         return out
@@ -131,8 +147,13 @@ class ResponsesAccumulator:
         if kind == "response.output_text.delta":
             if self.inv.capture and type(event.delta) is str:
                 self.texts.append(event.delta)
-        elif kind in ("response.created", "response.in_progress", "response.completed",
-                      "response.incomplete", "response.failed"):
+        elif kind in (
+            "response.created",
+            "response.in_progress",
+            "response.completed",
+            "response.incomplete",
+            "response.failed",
+        ):
             self.response = event.response
         return False
 
