@@ -28,10 +28,17 @@ class Settings(BaseSettings):
     grpc_port: int = 4317
     query_port: int = Field(8124, description="Read-only ClickHouse-compatible HTTP endpoint; 0 disables it")
     max_body_bytes: int = Field(64 * 1024 * 1024, description="Largest request body after decompression")
-    batch_max_spans: int = Field(20_000, description="Insert when this many spans are waiting")
-    batch_timeout_ms: int = Field(200, description="Least time between two inserts while the queue is not full")
-    queue_max_spans: int = Field(200_000, description="Spans held in memory before senders get 429")
-    queue_max_bytes: int = Field(256 * 1024 * 1024, description="Request bytes held in memory before 429")
+    batch_max_spans: int = Field(20_000, description="Most spans in one ClickHouse insert")
+    batch_timeout_ms: int = Field(200, description="Least time between two inserts while less than a batch waits")
+    queue_max_bytes: int = Field(256 * 1024 * 1024, description="Request bytes being decoded at once before 429")
+    spool_dir: str = Field("", description="Where acknowledged data waits for ClickHouse [default: DATA_DIR/spool]")
+    spool_max_bytes: int = Field(1024**3, description="Spool size at which senders get 503 (ClickHouse down for long)")
+    redact: str = Field(
+        "",
+        description="Redaction patterns applied to content before storage: comma-separated built-ins "
+        "(email, phone, card, api_key) and/or re:REGEX",
+    )
+    redact_attributes: str = Field("", description="Extra attribute keys to redact, comma-separated")
     ingest_tokens: str = Field("", description="Comma-separated bearer tokens; token=tenant binds a tenant")
 
     # Evaluator (judge)
@@ -40,6 +47,10 @@ class Settings(BaseSettings):
     judge_api_key: str = ""
     evaluate_interval_s: float = Field(60.0, description="How often `serve` runs the evaluator when a judge is set")
     sample_rate: float = 0.1
+
+    @property
+    def spool_path(self) -> Path:
+        return Path(self.spool_dir).resolve() if self.spool_dir else self.data_dir / "spool"
 
     @property
     def data_dir(self) -> Path:

@@ -230,6 +230,57 @@ def _hex_ids_to_base64(node: Any, depth: int = 0) -> None:
                 _hex_ids_to_base64(item, depth + 1)
 
 
+def validate_spans(request: ExportTraceServiceRequest) -> tuple[int, int, list[str]]:
+    """Drop spans with invalid ids or timestamps from ``request`` in place: (kept, rejected, messages).
+
+    Cheap (no attribute is touched), so the receiver can answer ``partial_success`` before
+    the request is spooled; full decoding happens once, in the exporter.
+    """
+    kept = rejected = 0
+    errors: list[str] = []
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            bad = [
+                i
+                for i, span in enumerate(scope_spans.spans)
+                if len(span.trace_id) != 16
+                or len(span.span_id) != 8
+                or len(span.parent_span_id) not in (0, 8)
+                or span.start_time_unix_nano > MAX_TIMESTAMP_NS
+                or span.end_time_unix_nano > MAX_TIMESTAMP_NS
+            ]
+            for i in reversed(bad):
+                if len(errors) < 5:
+                    name = scope_spans.spans[i].name[:80]
+                    errors.append(f"span {name!r}: invalid trace_id/span_id/parent_span_id length or timestamp")
+                del scope_spans.spans[i]
+            rejected += len(bad)
+            kept += len(scope_spans.spans)
+    return kept, rejected, errors
+
+
+def validate_logs(request: ExportLogsServiceRequest) -> tuple[int, int, list[str]]:
+    """Drop log records with invalid ids or timestamps from ``request`` in place."""
+    kept = rejected = 0
+    errors: list[str] = []
+    for resource_logs in request.resource_logs:
+        for scope_logs in resource_logs.scope_logs:
+            bad = [
+                i
+                for i, record in enumerate(scope_logs.log_records)
+                if len(record.trace_id) not in (0, 16)
+                or len(record.span_id) not in (0, 8)
+                or max(record.time_unix_nano, record.observed_time_unix_nano) > MAX_TIMESTAMP_NS
+            ]
+            for i in reversed(bad):
+                if len(errors) < 5:
+                    errors.append("log record: invalid trace_id/span_id length or timestamp")
+                del scope_logs.log_records[i]
+            rejected += len(bad)
+            kept += len(scope_logs.log_records)
+    return kept, rejected, errors
+
+
 def span_rows(request: ExportTraceServiceRequest, extra_resource: dict[str, str] | None = None) -> Rows:
     """Flatten an export request into otel_traces columns, one list per column."""
     rows = Rows(TRACE_COLUMNS, [[] for _ in TRACE_COLUMNS])

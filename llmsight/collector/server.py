@@ -23,12 +23,13 @@ from typing import Any
 import uvicorn
 
 from llmsight.collector.auth import TokenAuth
-from llmsight.collector.exporters.clickhouse import ClickHouseExporter, Processor
-from llmsight.collector.pipeline import Pipeline
-from llmsight.collector.processors.batch import BatchQueue
+from llmsight.collector.exporters.clickhouse import ClickHouseExporter
+from llmsight.collector.pipeline import Pipeline, Processor
+from llmsight.collector.processors.redaction import redaction_processor
 from llmsight.collector.query_api import build_query_app
 from llmsight.collector.receivers.otlp_grpc import build_grpc_server
 from llmsight.collector.receivers.otlp_http import build_http_app
+from llmsight.collector.spool import Spool
 from llmsight.collector.telemetry import Telemetry
 from llmsight.settings import Settings
 from llmsight.store.client import open_client
@@ -59,12 +60,12 @@ class Collector:
         s = self.settings
         self.store = parse_store_url(s.clickhouse_url)
         self.telemetry = Telemetry()
-        self.queue = BatchQueue(s.queue_max_spans, s.queue_max_bytes, s.batch_max_spans, s.batch_timeout_ms / 1000)
-        self.telemetry.gauge("llmsight_queue_spans", lambda: float(self.queue.rows))
-        self.telemetry.gauge("llmsight_queue_bytes", lambda: float(self.queue.nbytes))
         self.auth = TokenAuth(s.ingest_tokens)
-        self.pipeline = Pipeline(self.queue, self.telemetry)
-        self.exporter = ClickHouseExporter(self.open_client, self.queue, self.telemetry, self.processors)
+        redact = redaction_processor(s.redact, s.redact_attributes, self.telemetry)
+        self.processors = ([redact] if redact else []) + self.processors
+        self.spool: Spool | None = None
+        self.pipeline: Pipeline | None = None
+        self.exporter: ClickHouseExporter | None = None
         self.endpoints = Endpoints(
             http=f"http://{s.host}:{s.http_port}",
             grpc=f"{s.host}:{s.grpc_port}",
@@ -90,11 +91,20 @@ class Collector:
             client.close()
 
     async def run(self, install_signals: bool = False) -> None:
-        """Serve until stopped; on stop, finish queued inserts before returning."""
+        """Serve until stopped; on stop, insert what is spooled (up to 30 s) before returning."""
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         s = self.settings
         self.init_store()
+        # The spool is opened after the schema exists: its exporter replays leftovers at once.
+        self.spool = Spool(s.spool_path, s.spool_max_bytes)
+        self.pipeline = Pipeline(self.spool, self.telemetry, s.queue_max_bytes)
+        self.exporter = ClickHouseExporter(
+            self.open_client, self.spool, self.telemetry, s.batch_max_spans, s.batch_timeout_ms / 1000, self.processors
+        )
+        spool, pipeline = self.spool, self.pipeline
+        self.telemetry.gauge("llmsight_spool_bytes", lambda: float(spool.size()))
+        self.telemetry.gauge("llmsight_inflight_bytes", lambda: float(pipeline.inflight_bytes))
         http = uvicorn.Server(
             uvicorn.Config(
                 build_http_app(self.pipeline, self.auth, s.max_body_bytes, self.telemetry.render),
@@ -147,6 +157,7 @@ class Collector:
             await asyncio.gather(*tasks[: len(servers)], return_exceptions=True)
             for task in tasks[len(servers) :]:
                 task.cancel()
+            await asyncio.to_thread(self.spool.close)
             await asyncio.to_thread(self.exporter.stop)
             self._remove_serve_file()
 
@@ -157,6 +168,18 @@ class Collector:
                 await asyncio.to_thread(job)
             except Exception:
                 log.exception("background job %s failed", getattr(job, "__name__", job))
+
+    def wait_until_stored(self, timeout: float = 30.0) -> None:
+        """Block until everything acknowledged so far is in ClickHouse (tests, the demo, benchmarks)."""
+        import time
+
+        assert self.spool is not None
+        target = self.spool.written
+        deadline = time.monotonic() + timeout
+        while self.spool.committed < target:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"spooled data not stored within {timeout}s")
+            time.sleep(0.01)
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:

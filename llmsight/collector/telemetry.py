@@ -22,8 +22,8 @@ HELP: dict[str, tuple[str, str]] = {
     "llmsight_redactions_total": ("counter", "Values replaced by the redaction processor"),
     "llmsight_inserts_total": ("counter", "ClickHouse insert statements"),
     "llmsight_insert_seconds_total": ("counter", "Time spent in ClickHouse inserts"),
-    "llmsight_queue_spans": ("gauge", "Spans and records waiting in memory for insert"),
-    "llmsight_queue_bytes": ("gauge", "Request bytes waiting in memory for insert"),
+    "llmsight_spool_bytes": ("gauge", "Acknowledged bytes on disk not yet in ClickHouse"),
+    "llmsight_inflight_bytes": ("gauge", "Request bytes being decoded and spooled right now"),
 }
 
 

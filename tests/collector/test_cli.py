@@ -22,6 +22,7 @@ def send(collector, request) -> None:
         headers={"Content-Type": "application/x-protobuf"},
     )
     assert response.status_code == 200
+    collector.wait_until_stored()
 
 
 def test_calls_and_trace_views(collector, store_url):

@@ -28,6 +28,7 @@ def _logs_request(body: str):
 def test_grpc_logs_are_stored(collector, store_client):
     with grpc.insecure_channel(collector.endpoints.grpc) as channel:
         logs_service_pb2_grpc.LogsServiceStub(channel).Export(_logs_request("hello from grpc"), timeout=10)
+    collector.wait_until_stored()
     rows = store_client.query(
         "SELECT ServiceName, SeverityText, Body, LogAttributes['event.name'] "
         "FROM otel_logs WHERE Body = 'hello from grpc'"
@@ -42,6 +43,7 @@ def test_http_logs_are_stored(collector, store_client):
         headers={"Content-Type": "application/x-protobuf"},
     )
     assert response.status_code == 200
+    collector.wait_until_stored()
     assert int(store_client.command("SELECT count() FROM otel_logs WHERE Body = 'hello from http'")) == 1
 
 
@@ -55,6 +57,7 @@ def test_tokens_required_and_tenant_cannot_be_overridden(collector_factory, stor
     assert httpx.post(url, content=body, headers=proto).status_code == 401
     assert httpx.post(url, content=body, headers={**proto, "Authorization": "Bearer wrong"}).status_code == 401
     assert httpx.post(url, content=body, headers={**proto, "Authorization": "Bearer t0ken-a"}).status_code == 200
+    collector.wait_until_stored()
     tenants = store_client.query(
         "SELECT ResourceAttributes['llmsight.tenant'] FROM otel_traces WHERE ServiceName = 'tenant-svc'"
     ).result_rows
@@ -68,6 +71,7 @@ def test_tokens_required_and_tenant_cannot_be_overridden(collector_factory, stor
         stub.Export(
             chat_span_request(2, service="grpc-auth"), metadata=(("authorization", "Bearer t0ken-b"),), timeout=10
         )
+    collector.wait_until_stored()
     assert int(store_client.command("SELECT count() FROM otel_traces WHERE ServiceName = 'grpc-auth'")) == 2
 
 
@@ -77,6 +81,7 @@ def test_grpc_partial_success(collector, store_client):
     with grpc.insecure_channel(collector.endpoints.grpc) as channel:
         response = trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=10)
     assert response.partial_success.rejected_spans == 1
+    collector.wait_until_stored()
     assert int(store_client.command("SELECT count() FROM otel_traces WHERE ServiceName = 'grpc-partial'")) == 2
 
 
@@ -90,6 +95,7 @@ def test_query_endpoint_reads_but_never_writes(collector, store_url):
         content=chat_span_request(4, service="via-proxy").SerializeToString(),
         headers={"Content-Type": "application/x-protobuf"},
     )
+    collector.wait_until_stored()
     client = open_client(f"{collector.endpoints.query}/{database}", compress=False)
     assert client.query("SELECT count() FROM llm_calls WHERE ServiceName = 'via-proxy'").result_rows == [(4,)]
     with pytest.raises(Exception, match="(?i)readonly"):

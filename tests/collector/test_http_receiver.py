@@ -17,7 +17,10 @@ PROTO = {"Content-Type": "application/x-protobuf"}
 
 
 def post(collector, body: bytes, headers: dict[str, str], path: str = "/v1/traces") -> httpx.Response:
-    return httpx.post(f"{collector.endpoints.http}{path}", content=body, headers=headers, timeout=30)
+    """Send, then wait until what was acknowledged is in ClickHouse (acknowledged = durable on disk)."""
+    response = httpx.post(f"{collector.endpoints.http}{path}", content=body, headers=headers, timeout=30)
+    collector.wait_until_stored()
+    return response
 
 
 def count(client, where: str) -> int:
@@ -31,14 +34,13 @@ def assert_still_serving(collector, client) -> None:
     assert count(client, "ServiceName = 'after-error'") >= 1
 
 
-def test_protobuf_request_stored_and_acknowledged_after_insert(collector, store_client):
+def test_protobuf_request_stored(collector, store_client):
     body = chat_span_request(50, service="proto").SerializeToString()
     response = post(collector, body, PROTO)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/x-protobuf")
     parsed = ExportTraceServiceResponse.FromString(response.content)
     assert parsed.partial_success.rejected_spans == 0
-    # acknowledged means stored: no waiting needed
     assert count(store_client, "ServiceName = 'proto'") == 50
 
 
@@ -131,43 +133,67 @@ def test_gzip_bomb_is_413_without_inflating_it(collector_factory, store_client):
     assert_still_serving(collector, store_client)
 
 
-def test_queue_full_is_429_with_retry_after(collector_factory, store_client):
-    collector = collector_factory(queue_max_spans=10, batch_timeout_ms=2000, batch_max_spans=1_000_000)
+def test_too_much_in_flight_is_429_with_retry_after(collector_factory, store_client):
+    collector = collector_factory(queue_max_bytes=1)
     import concurrent.futures
 
-    bodies = [chat_span_request(8, service="flood").SerializeToString() for _ in range(4)]
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    bodies = [chat_span_request(256, service="flood").SerializeToString() for _ in range(16)]
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
         responses = list(pool.map(lambda body: post(collector, body, PROTO), bodies))
-    codes = sorted(r.status_code for r in responses)
+    codes = {r.status_code for r in responses}
+    assert codes <= {200, 429}
     assert 429 in codes and 200 in codes
     throttled = next(r for r in responses if r.status_code == 429)
     assert throttled.headers["retry-after"] == "1"
     accepted = sum(1 for r in responses if r.status_code == 200)
-    assert count(store_client, "ServiceName = 'flood'") == 8 * accepted
+    assert count(store_client, "ServiceName = 'flood'") == 256 * accepted
 
 
-def test_unavailable_store_is_503_and_nothing_is_acknowledged(collector, store_client):
-
+def _break_store(collector):
+    """Make every insert fail as if ClickHouse were unreachable; returns a function that mends it."""
     exporter = collector.exporter
-    exporter._retry_s = 0.3
+    real_factory = exporter._client_factory
 
-    def broken_factory():
+    def unreachable():
         raise ConnectionError("ClickHouse is down")
 
-    real_factory = exporter._client_factory
+    exporter._client_factory = unreachable
     exporter._client = None
-    exporter._client_factory = broken_factory
-    try:
-        response = post(collector, chat_span_request(3, service="down").SerializeToString(), PROTO)
-        assert response.status_code == 503
-        assert int(response.headers["retry-after"]) > 0
-    finally:
+
+    def mend() -> None:
         exporter._client_factory = real_factory
-    assert count(store_client, "ServiceName = 'down'") == 0
-    # the SDK retries; the retry is stored once
-    response = post(collector, chat_span_request(3, service="down").SerializeToString(), PROTO)
-    assert response.status_code == 200
-    assert count(store_client, "ServiceName = 'down'") == 3
+
+    return mend
+
+
+def test_store_outage_acknowledged_data_waits_in_spool_then_lands(collector, store_client):
+    mend = _break_store(collector)
+    bodies = [chat_span_request(5, service="outage").SerializeToString() for _ in range(3)]
+    responses = [httpx.post(f"{collector.endpoints.http}/v1/traces", content=b, headers=PROTO) for b in bodies]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert collector.spool.size() > 0
+    assert count(store_client, "ServiceName = 'outage'") == 0
+    mend()
+    collector.wait_until_stored()
+    assert count(store_client, "ServiceName = 'outage'") == 15
+
+
+def test_full_spool_is_503_with_retry_after(collector_factory, store_client):
+    collector = collector_factory(spool_max_bytes=20_000)
+    mend = _break_store(collector)
+    url = f"{collector.endpoints.http}/v1/traces"
+    codes = [
+        httpx.post(url, content=chat_span_request(20, service="full").SerializeToString(), headers=PROTO).status_code
+        for _ in range(6)
+    ]
+    assert codes[0] == 200 and codes[-1] == 503
+    accepted = codes.count(200)
+    rejected = httpx.post(url, content=chat_span_request(1).SerializeToString(), headers=PROTO)
+    assert rejected.status_code == 503 and int(rejected.headers["retry-after"]) > 0
+    mend()
+    collector.wait_until_stored()
+    assert count(store_client, "ServiceName = 'full'") == 20 * accepted
+    assert_still_serving(collector, store_client)
 
 
 def test_metrics_logs_health_and_prometheus(collector):
@@ -184,4 +210,4 @@ def test_metrics_logs_health_and_prometheus(collector):
     values = dict(line.split(" ", 1) for line in text.splitlines() if not line.startswith("#"))
     assert int(values["llmsight_received_metric_points_total"]) == 1
     assert int(values["llmsight_stored_spans_total"]) >= 2
-    assert "llmsight_queue_spans" in values
+    assert "llmsight_spool_bytes" in values

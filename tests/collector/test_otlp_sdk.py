@@ -69,6 +69,7 @@ def _emit(exporter, service: str) -> tuple[str, str]:
 @pytest.mark.parametrize("kind", ["http", "grpc"])
 def test_sdk_exporter_spans_land_in_otel_traces_and_llm_calls(kind, collector, store_client):
     trace_id, span_id = _emit(_exporter(kind, collector), f"svc-{kind}")
+    collector.wait_until_stored()
 
     spans = store_client.query(
         "SELECT SpanName, SpanKind, ServiceName, ScopeName, ScopeVersion, StatusCode, ParentSpanId != '', "
@@ -113,6 +114,7 @@ def test_sdk_exporter_spans_land_in_otel_traces_and_llm_calls(kind, collector, s
 
 def test_trace_id_lookup_table_is_filled(collector, store_client):
     trace_id, _ = _emit(_exporter("http", collector), "svc-lookup")
+    collector.wait_until_stored()
     rows = store_client.query(
         f"SELECT TraceId, Start <= End FROM otel_traces_trace_id_ts WHERE TraceId = '{trace_id}'"
     ).result_rows
@@ -124,6 +126,7 @@ def test_cost_is_computed_in_sql_from_genai_prices(collector, store_client, stor
     from llmsight.store.url import parse_store_url
 
     trace_id, _ = _emit(_exporter("http", collector), "svc-cost")
+    collector.wait_until_stored()
     assert resolve_prices(store_client, parse_store_url(store_url).database) >= 1
     _, _, input_price, output_price, cache_price = find_price("openai", "gpt-4o-mini-2024-07-18")
     expected = (600 * input_price + 400 * cache_price + 200 * output_price) / 1e6

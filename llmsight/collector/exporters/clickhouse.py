@@ -1,92 +1,138 @@
-"""The ClickHouse exporter: a thread that drains the batch queue into one insert per table.
+"""The ClickHouse exporter: a thread that moves spooled rows into ClickHouse in large batches.
 
-It owns its own store client (chDB clients are per thread). An insert that fails is retried
-with backoff for ``retry_s`` seconds; after that the batch's requests get an error and their
-senders retry, so nothing acknowledged is lost and nothing unacknowledged is pretended stored.
+It reads what the receivers have made durable in the spool, inserts it with one statement per
+table, then moves the spool's checkpoint. A failed insert is retried with backoff for as long
+as it takes: the data is safe on disk meanwhile, and the receivers answer 503 only once the
+spool is full. Each batch's deduplication token is derived from its place in the spool, so
+replaying a batch after a crash cannot store it twice.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from llmsight.collector.otlp import Rows
-from llmsight.collector.processors.batch import BatchQueue, Pending, resolve
+from llmsight.collector.pipeline import Processor, decode_record
+from llmsight.collector.spool import Position, Record, Spool
 from llmsight.collector.telemetry import Telemetry
 
 log = logging.getLogger("llmsight.collector")
 
 STORED_COUNTER = {"otel_traces": "llmsight_stored_spans_total", "otel_logs": "llmsight_stored_log_records_total"}
 
-Processor = Callable[[str, Rows], None]
-
-
-class StoreWriteError(RuntimeError):
-    """ClickHouse did not accept a batch within the retry window."""
-
 
 class ClickHouseExporter:
     def __init__(
         self,
         client_factory: Callable[[], Any],
-        queue: BatchQueue,
+        spool: Spool,
         telemetry: Telemetry,
-        processors: Sequence[Processor] = (),
-        retry_s: float = 10.0,
+        max_batch: int = 20_000,
+        min_interval_s: float = 0.2,
+        processors: list[Processor] | None = None,
     ) -> None:
+        self._processors = processors or []
         self._client_factory = client_factory
-        self._queue = queue
+        self._spool = spool
         self._telemetry = telemetry
-        self._processors = list(processors)
-        self._retry_s = retry_s
+        # Spool records are read by size; ~2 KB a span is typical for LLM spans with content.
+        self._max_batch_bytes = max_batch * 2048
+        self._min_interval_s = min_interval_s
+        self._stopping = threading.Event()
+        self._abandon = threading.Event()
         self._thread = threading.Thread(target=self._run, name="llmsight-exporter", daemon=True)
         self._client: Any = None
+        self._last_insert = 0.0
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop taking new work, insert what is queued, then return."""
-        self._queue.close()
+        """Insert everything already spooled, then return; past ``timeout`` the rest stays spooled."""
+        self._stopping.set()
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("ClickHouse did not take the remaining spooled data in time; it is kept for the next start")
+            self._abandon.set()
+            self._thread.join(5)
 
     def _run(self) -> None:
-        while True:
-            batch = self._queue.take()
-            if batch is None:
+        """Insert batches in order; a second thread decodes the next batch meanwhile.
+
+        ClickHouse releases the GIL while it inserts, so decoding (Python) and inserting
+        (C++) overlap instead of taking turns.
+        """
+        spool = self._spool
+        if spool.intent is not None:
+            start, end = spool.intent
+            self._insert_batch(self._decode(spool.read(start, 1 << 62, until=end)), _span(start, end))
+            if self._abandon.is_set():
+                return
+            spool.commit(end)
+        batches: queue.Queue[tuple[Position, Position, dict[str, Rows]] | None] = queue.Queue(maxsize=1)
+        decoder = threading.Thread(target=self._decode_loop, args=(batches,), name="llmsight-decoder", daemon=True)
+        decoder.start()
+        while not self._abandon.is_set():
+            item = batches.get()
+            if item is None:
                 break
-            try:
-                self._export(batch)
-            except BaseException as exc:  # the thread must survive anything a batch throws
-                log.exception("export failed")
-                resolve(batch, exc)
-            else:
-                resolve(batch, None)
+            start, end, by_table = item
+            if by_table:
+                spool.begin(start, end)
+                self._insert_batch(by_table, _span(start, end))
+                if self._abandon.is_set():
+                    return
+            spool.commit(end)
         if self._client is not None:
             self._client.close()
 
-    def _export(self, batch: list[Pending]) -> None:
-        by_table: dict[str, list[Rows]] = {}
-        for item in batch:
-            by_table.setdefault(item.table, []).append(item.rows)
-        for table, parts in by_table.items():
-            merged = merge(parts)
-            for process in self._processors:
-                process(table, merged)
-            if merged.count:
-                self._insert(table, merged)
-                self._telemetry.add(STORED_COUNTER.get(table, "llmsight_stored_spans_total"), merged.count)
+    def _decode_loop(self, batches: queue.Queue) -> None:
+        spool = self._spool
+        position = spool.committed
+        while not self._abandon.is_set():
+            if not spool.wait_for_data(position, 0.2):
+                if self._stopping.is_set():
+                    break
+                continue
+            if not self._stopping.is_set():
+                pause = self._last_insert + self._min_interval_s - time.monotonic()
+                if pause > 0:
+                    self._stopping.wait(pause)
+            limit = spool.written
+            records = spool.read(position, self._max_batch_bytes, until=limit)
+            # No records before ``limit`` means a segment's end or a torn, never acknowledged tail: skip it.
+            end = records[-1].end if records else limit
+            batches.put((position, end, self._decode(records)))
+            position = end
+        batches.put(None)
 
-    def _insert(self, table: str, rows: Rows) -> None:
-        deadline = time.monotonic() + self._retry_s
+    def _decode(self, records: list[Record]) -> dict[str, Rows]:
+        parts: dict[str, list[Rows]] = {}
+        for record in records:
+            table, rows = decode_record(record.payload)
+            parts.setdefault(table, []).append(rows)
+        by_table = {}
+        for table, rows_list in parts.items():
+            rows = merge(rows_list)
+            for process in self._processors:
+                process(table, rows)
+            by_table[table] = rows
+        return by_table
+
+    def _insert_batch(self, by_table: dict[str, Rows], where: str) -> None:
+        for table, rows in by_table.items():
+            if rows.count:
+                self._insert(table, rows, f"{self._spool.instance_id}:{where}:{table}")
+                self._telemetry.add(STORED_COUNTER.get(table, "llmsight_stored_spans_total"), rows.count)
+        self._last_insert = time.monotonic()
+
+    def _insert(self, table: str, rows: Rows, token: str) -> None:
         delay = 0.2
-        # The same rows always carry the same token, so a retried insert that had in fact
-        # succeeded is dropped by ClickHouse's insert deduplication instead of stored twice.
-        token = dedup_token(rows)
         while True:
             started = time.perf_counter()
             try:
@@ -105,11 +151,17 @@ class ClickHouseExporter:
             except Exception as exc:
                 self._telemetry.add("llmsight_insert_errors_total")
                 self._client = None
-                if time.monotonic() + delay > deadline:
-                    raise StoreWriteError(f"insert into {table} failed: {str(exc).splitlines()[0][:300]}") from exc
-                log.warning("insert into %s failed, retrying in %.1fs: %s", table, delay, str(exc)[:200])
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                log.warning(
+                    "insert into %s failed, retrying in %.1fs: %s", table, delay, str(exc).splitlines()[0][:200]
+                )
+                if self._abandon.wait(delay):
+                    return
+                delay = min(delay * 2, 5.0)
+
+
+def _span(start: Position, end: Position) -> str:
+    """A batch's place in the spool: the same after a crash, so its token is too."""
+    return f"{start[0]}.{start[1]}-{end[0]}.{end[1]}"
 
 
 def merge(parts: list[Rows]) -> Rows:
@@ -122,14 +174,3 @@ def merge(parts: list[Rows]) -> Rows:
         for target, source in zip(data, part.data, strict=True):
             target.extend(source)
     return Rows(columns, data)
-
-
-def dedup_token(rows: Rows) -> str:
-    """A token that identifies this exact batch: its row count and first and last ids."""
-    digest = hashlib.sha256()
-    digest.update(str(rows.count).encode())
-    for column in rows.data[:3]:
-        if column:
-            digest.update(repr(column[0]).encode())
-            digest.update(repr(column[-1]).encode())
-    return digest.hexdigest()[:32]

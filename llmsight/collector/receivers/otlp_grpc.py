@@ -14,9 +14,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from llmsight.collector.auth import Principal, TokenAuth
-from llmsight.collector.exporters.clickhouse import StoreWriteError
-from llmsight.collector.pipeline import Pipeline
-from llmsight.collector.processors.batch import QueueFull
+from llmsight.collector.pipeline import Pipeline, QueueFull, SpoolFull
 
 
 async def _principal(auth: TokenAuth, context: grpc.aio.ServicerContext) -> Principal:
@@ -32,10 +30,10 @@ async def _run(pipeline: Pipeline, context: grpc.aio.ServicerContext, coro: Any)
         return await coro
     except QueueFull:
         pipeline.telemetry.add("llmsight_throttled_requests_total")
-        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "collector queue is full, retry later")
-    except StoreWriteError as exc:
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "collector is busy, retry later")
+    except (SpoolFull, OSError):
         pipeline.telemetry.add("llmsight_throttled_requests_total")
-        await context.abort(grpc.StatusCode.UNAVAILABLE, f"storage unavailable: {exc}")
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "spool full: storage is behind or unavailable, retry later")
 
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -44,7 +42,9 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
 
     async def Export(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 (gRPC name)
         principal = await _principal(self.auth, context)
-        result = await _run(self.pipeline, context, self.pipeline.ingest_traces(request, request.ByteSize(), principal))
+        result = await _run(
+            self.pipeline, context, self.pipeline.ingest_traces(request, None, request.ByteSize(), principal)
+        )
         response = trace_service_pb2.ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.rejected_spans = result.rejected
@@ -58,7 +58,9 @@ class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
 
     async def Export(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
         principal = await _principal(self.auth, context)
-        result = await _run(self.pipeline, context, self.pipeline.ingest_logs(request, request.ByteSize(), principal))
+        result = await _run(
+            self.pipeline, context, self.pipeline.ingest_logs(request, None, request.ByteSize(), principal)
+        )
         response = logs_service_pb2.ExportLogsServiceResponse()
         if result.rejected:
             response.partial_success.rejected_log_records = result.rejected

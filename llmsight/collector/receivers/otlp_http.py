@@ -3,7 +3,7 @@
 Follows the OTLP/HTTP spec: protobuf or JSON bodies, optional gzip, responses in the
 request's encoding with ``partial_success`` when some records were invalid, errors as a
 ``google.rpc.Status``. Bad input gets 400/413/415, never a 5xx; a full queue gets 429 and
-an unavailable database 503, both with Retry-After so SDKs retry.
+a full spool (ClickHouse down for long) 503, both with Retry-After so SDKs retry.
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from starlette.routing import Route
 
 from llmsight.collector import otlp
 from llmsight.collector.auth import TokenAuth
-from llmsight.collector.exporters.clickhouse import StoreWriteError
-from llmsight.collector.pipeline import IngestResult, Pipeline
-from llmsight.collector.processors.batch import QueueFull
+from llmsight.collector.pipeline import IngestResult, Pipeline, QueueFull, SpoolFull
 
 PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 JSON_TYPE = "application/json"
@@ -129,11 +127,15 @@ def build_http_app(
                 except otlp.OTLPDecodeError as exc:
                     raise HTTPError(400, str(exc)) from None
                 try:
-                    result = await ingest(message, len(body), principal)
+                    result = await ingest(message, body if encoding == "protobuf" else None, len(body), principal)
                 except QueueFull:
-                    raise HTTPError(429, "collector queue is full, retry later", retry_after=1) from None
-                except StoreWriteError as exc:
-                    raise HTTPError(503, f"storage unavailable: {exc}", retry_after=5) from None
+                    raise HTTPError(429, "collector is busy, retry later", retry_after=1) from None
+                except SpoolFull:
+                    raise HTTPError(
+                        503, "spool full: storage is behind or unavailable, retry later", retry_after=5
+                    ) from None
+                except OSError as exc:
+                    raise HTTPError(503, f"cannot write the spool: {exc.strerror or exc}", retry_after=5) from None
                 except asyncio.CancelledError:
                     raise
                 return _success_body(make_response(result), encoding)
@@ -147,7 +149,7 @@ def build_http_app(
 
         return handle
 
-    async def ingest_metrics(message: Any, nbytes: int, principal: Any) -> IngestResult:
+    async def ingest_metrics(message: Any, raw: bytes | None, nbytes: int, principal: Any) -> IngestResult:
         return await pipeline.ingest_metrics(message)
 
     traces = endpoint(
