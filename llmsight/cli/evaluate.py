@@ -35,8 +35,10 @@ def _schema_hint() -> Iterator[None]:
         yield
     except Exception as exc:
         if "UNKNOWN_DATABASE" in str(exc) or "UNKNOWN_TABLE" in str(exc):
-            raise fail("the store has no llmsight schema yet: run `llmsight db init` "
-                       "(or start `llmsight serve`, which creates it)") from None
+            raise fail(
+                "the store has no llmsight schema yet: run `llmsight db init` "
+                "(or start `llmsight serve`, which creates it)"
+            ) from None
         raise
 
 
@@ -87,32 +89,66 @@ def _summary_table(summary: Any, judge_model: str) -> Table:
 
 
 def evaluate(
-    once: Annotated[bool, typer.Option("--once", help="Run one pass and exit (default: repeat every "
-                                       "LLMSIGHT_EVALUATE_INTERVAL_S until Ctrl-C).")] = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once", help="Run one pass and exit (default: repeat every LLMSIGHT_EVALUATE_INTERVAL_S until Ctrl-C)."
+        ),
+    ] = False,
     since: Annotated[str, typer.Option("--since", help="Judge calls from this far back: 30m, 1h, 7d.")] = "1h",
-    sample_rate: Annotated[float | None, typer.Option("--sample-rate", min=0.0, max=1.0,
-                                                      help="Fraction of calls to judge (default: "
-                                                      "LLMSIGHT_SAMPLE_RATE or 0.1); the same calls "
-                                                      "are picked on every run.", show_default=False)] = None,
-    metrics: Annotated[str | None, typer.Option("--metrics", help="Comma-separated: groundedness, relevance, "
-                                                "coherence, fluency, similarity (default: all).",
-                                                show_default=False)] = None,
+    sample_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--sample-rate",
+            min=0.0,
+            max=1.0,
+            help="Fraction of calls to judge (default: "
+            "LLMSIGHT_SAMPLE_RATE or 0.1); the same calls "
+            "are picked on every run.",
+            show_default=False,
+        ),
+    ] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="Comma-separated: groundedness, relevance, coherence, fluency, similarity (default: all).",
+            show_default=False,
+        ),
+    ] = None,
     service: Annotated[str, typer.Option("--service", help="Only calls of this service.")] = "",
     model: Annotated[str, typer.Option("--model", help="Only calls to this model.")] = "",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate judge calls, tokens and cost; "
-                                          "call nothing, write nothing.")] = False,
-    score_mode: Annotated[str, typer.Option("--score-mode", help="integer, or weighted (probability-"
-                                            "weighted score from logprobs, G-Eval style).")] = "integer",
-    judge_model: Annotated[str | None, typer.Option("--judge-model", envvar="LLMSIGHT_JUDGE_MODEL",
-                                                    help="Judge model, e.g. gpt-4o-mini.")] = None,
-    judge_base_url: Annotated[str | None, typer.Option("--judge-base-url", envvar="LLMSIGHT_JUDGE_BASE_URL",
-                                                       help="OpenAI-compatible endpoint "
-                                                       "(default: api.openai.com).")] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", min=1, help="Judge calls in flight "
-                                                    "(default: 4).", show_default=False)] = None,
-    rubrics_dir: Annotated[str | None, typer.Option("--rubrics-dir", envvar="LLMSIGHT_RUBRICS_DIR",
-                                                    help="Directory of <metric>.md rubrics overriding "
-                                                    "the built-in ones.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Estimate judge calls, tokens and cost; call nothing, write nothing.")
+    ] = False,
+    score_mode: Annotated[
+        str,
+        typer.Option(
+            "--score-mode", help="integer, or weighted (probability-weighted score from logprobs, G-Eval style)."
+        ),
+    ] = "integer",
+    judge_model: Annotated[
+        str | None, typer.Option("--judge-model", envvar="LLMSIGHT_JUDGE_MODEL", help="Judge model, e.g. gpt-4o-mini.")
+    ] = None,
+    judge_base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--judge-base-url",
+            envvar="LLMSIGHT_JUDGE_BASE_URL",
+            help="OpenAI-compatible endpoint (default: api.openai.com).",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="Judge calls in flight (default: 4).", show_default=False)
+    ] = None,
+    rubrics_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--rubrics-dir",
+            envvar="LLMSIGHT_RUBRICS_DIR",
+            help="Directory of <metric>.md rubrics overriding the built-in ones.",
+        ),
+    ] = None,
     clickhouse_url: StoreOption = None,
 ) -> None:
     """Score sampled LLM calls with a judge model and store the scores.
@@ -127,10 +163,22 @@ def evaluate(
     from llmsight.store.url import parse_store_url
 
     with user_errors(), _schema_hint():
-        settings = make_settings(clickhouse_url=clickhouse_url, judge_model=judge_model,
-                                 judge_base_url=judge_base_url, sample_rate=sample_rate)
-        cfg = _config(settings, since_s=_duration(since), metrics=metrics, service=service, model=model,
-                      score_mode=score_mode, concurrency=concurrency, rubrics_dir=rubrics_dir)
+        settings = make_settings(
+            clickhouse_url=clickhouse_url,
+            judge_model=judge_model,
+            judge_base_url=judge_base_url,
+            sample_rate=sample_rate,
+        )
+        cfg = _config(
+            settings,
+            since_s=_duration(since),
+            metrics=metrics,
+            service=service,
+            model=model,
+            score_mode=score_mode,
+            concurrency=concurrency,
+            rubrics_dir=rubrics_dir,
+        )
         if not dry_run:
             from llmsight.evaluator.config import EvaluatorConfigError
 
@@ -141,8 +189,11 @@ def evaluate(
         store = parse_store_url(settings.clickhouse_url)
         owned = store.embedded and running_query_url(settings)
         if owned and not dry_run:
-            state = (f"it is judging with {settings.judge_model} now" if settings.judge_model
-                     else "set LLMSIGHT_JUDGE_MODEL for it and restart it")
+            state = (
+                f"it is judging with {settings.judge_model} now"
+                if settings.judge_model
+                else "set LLMSIGHT_JUDGE_MODEL for it and restart it"
+            )
             raise fail(
                 f"the embedded store {store.path} belongs to a running `llmsight serve`, which runs the "
                 f"evaluator itself every {settings.evaluate_interval_s:g}s when a judge is configured "
@@ -155,8 +206,14 @@ def evaluate(
             console.print(_summary_table(summary, cfg.judge_model))
             return
         while True:
-            with Progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=err_console, transient=True) as bar:
+            with Progress(
+                TextColumn("judging"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as bar:
                 task = bar.add_task("judging", total=None)
 
                 def advance(done: int, total: int) -> None:
@@ -205,37 +262,72 @@ def report(
         client = query_client(settings)
         from llmsight.store.url import parse_store_url
 
-        rep = build_report(client, parse_store_url(settings.clickhouse_url).database, window,
-                           service=service, model=model, worst_n=worst)
+        rep = build_report(
+            client,
+            parse_store_url(settings.clickhouse_url).database,
+            window,
+            service=service,
+            model=model,
+            worst_n=worst,
+        )
     if output == "json":
         console.print_json(json.dumps(rep.as_dict(), default=str))
         return
     quality = Table(title=f"Quality, last {last}")
-    for col in ("metric", "judge", "avg score", "pass rate", "threshold", "violations", "scored",
-                "n/a", "parse err", "judge err", "judge cost"):
+    for col in (
+        "metric",
+        "judge",
+        "avg score",
+        "pass rate",
+        "threshold",
+        "violations",
+        "scored",
+        "n/a",
+        "parse err",
+        "judge err",
+        "judge cost",
+    ):
         quality.add_column(col, justify="left" if col in ("metric", "judge") else "right")
     for m in rep.metrics:
-        quality.add_row(m.metric, m.judge_model, _fmt(m.avg_score), _pct(m.pass_rate), f"{m.threshold:g}",
-                        str(m.violations), str(m.scored), str(m.not_applicable), str(m.parse_errors),
-                        str(m.judge_errors), f"${m.judge_cost:,.4f}")
+        quality.add_row(
+            m.metric,
+            m.judge_model,
+            _fmt(m.avg_score),
+            _pct(m.pass_rate),
+            f"{m.threshold:g}",
+            str(m.violations),
+            str(m.scored),
+            str(m.not_applicable),
+            str(m.parse_errors),
+            str(m.judge_errors),
+            f"${m.judge_cost:,.4f}",
+        )
     if not rep.metrics:
-        quality.caption = ("no evaluations in this window "
-                           "(run `llmsight evaluate`, or set LLMSIGHT_JUDGE_MODEL for serve)")
+        quality.caption = (
+            "no evaluations in this window (run `llmsight evaluate`, or set LLMSIGHT_JUDGE_MODEL for serve)"
+        )
     console.print(quality)
     if rep.worst:
         samples = Table(title="Worst samples")
         for col in ("metric", "score", "trace id", "service", "judge's reason"):
             samples.add_column(col, overflow="fold")
         for s in rep.worst:
-            samples.add_row(s.metric, str(s.score), s.trace_id, s.service,
-                            s.reason[:160] + ("…" if len(s.reason) > 160 else ""))
+            samples.add_row(
+                s.metric, str(s.score), s.trace_id, s.service, s.reason[:160] + ("…" if len(s.reason) > 160 else "")
+            )
         console.print(samples)
     calls = rep.calls
     ops = Table(title=f"Calls, last {last}")
     for col in ("requests", "error rate", "p50 ms", "p95 ms", "input tokens", "output tokens", "cost"):
         ops.add_column(col, justify="right")
     if calls:
-        ops.add_row(f"{calls.requests:,}", _pct(calls.error_rate), _fmt(calls.p50_ms, ".0f"),
-                    _fmt(calls.p95_ms, ".0f"), f"{calls.input_tokens:,}", f"{calls.output_tokens:,}",
-                    f"${calls.cost:,.4f}")
+        ops.add_row(
+            f"{calls.requests:,}",
+            _pct(calls.error_rate),
+            _fmt(calls.p50_ms, ".0f"),
+            _fmt(calls.p95_ms, ".0f"),
+            f"{calls.input_tokens:,}",
+            f"{calls.output_tokens:,}",
+            f"${calls.cost:,.4f}",
+        )
     console.print(ops)

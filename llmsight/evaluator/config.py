@@ -73,7 +73,8 @@ class EvaluatorConfig:
             judge_api_key=getattr(settings, "judge_api_key", "") or "",
             sample_rate=float(getattr(settings, "sample_rate", 0.1)),
             metrics=tuple(
-                m.strip() for m in _env("LLMSIGHT_EVALUATOR_METRICS", str, ",".join(DEFAULT_METRICS)).split(",")
+                m.strip()
+                for m in _env("LLMSIGHT_EVALUATOR_METRICS", str, ",".join(DEFAULT_METRICS)).split(",")
                 if m.strip()
             ),
             since_s=parse_duration(_env("LLMSIGHT_EVALUATOR_SINCE", str, "24h")),

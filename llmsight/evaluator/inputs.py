@@ -105,9 +105,7 @@ def parse_documents(raw: str | list[Any] | None) -> list[str]:
 def _system_text(raw: str) -> str:
     data = _loads(raw)
     if isinstance(data, list):
-        return "\n".join(
-            str(p.get("content", "")) if isinstance(p, dict) else str(p) for p in data
-        ).strip()
+        return "\n".join(str(p.get("content", "")) if isinstance(p, dict) else str(p) for p in data).strip()
     if isinstance(data, str):
         return data
     return raw or ""

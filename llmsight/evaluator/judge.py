@@ -312,22 +312,30 @@ class Judge:
                 if status in (400, 422):
                     if self._downgrade(level, _error_detail(exc)):
                         continue
-                    return JudgeResult("judge_error", reason=f"judge rejected the request ({status}): "
-                                       f"{_error_detail(exc)}", attempts=attempt + 1)
+                    return JudgeResult(
+                        "judge_error",
+                        reason=f"judge rejected the request ({status}): {_error_detail(exc)}",
+                        attempts=attempt + 1,
+                    )
                 if status in (408, 409, 429) or status >= 500:
                     if attempt >= self.max_retries:
-                        return JudgeResult("judge_error", reason=f"judge returned {status} after "
-                                           f"{attempt + 1} attempts: {_error_detail(exc)}", attempts=attempt + 1)
+                        return JudgeResult(
+                            "judge_error",
+                            reason=f"judge returned {status} after {attempt + 1} attempts: {_error_detail(exc)}",
+                            attempts=attempt + 1,
+                        )
                     self._sleep(self._delay(attempt, _retry_after(exc)))
                     attempt += 1
                     continue
-                return JudgeResult("judge_error", reason=f"judge returned {status}: {_error_detail(exc)}",
-                                   attempts=attempt + 1)
+                return JudgeResult(
+                    "judge_error", reason=f"judge returned {status}: {_error_detail(exc)}", attempts=attempt + 1
+                )
             except openai.APIConnectionError as exc:  # includes APITimeoutError
                 kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
                 if attempt >= self.max_retries:
-                    return JudgeResult("judge_error", reason=f"judge {kind} after {attempt + 1} attempts",
-                                       attempts=attempt + 1)
+                    return JudgeResult(
+                        "judge_error", reason=f"judge {kind} after {attempt + 1} attempts", attempts=attempt + 1
+                    )
                 self._sleep(self._delay(attempt, None))
                 attempt += 1
                 continue
@@ -349,23 +357,38 @@ class Judge:
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
         choices = getattr(response, "choices", None) or []
         if not choices:
-            return JudgeResult("parse_error", reason="judge reply had no choices",
-                               input_tokens=tokens_in, output_tokens=tokens_out)
+            return JudgeResult(
+                "parse_error", reason="judge reply had no choices", input_tokens=tokens_in, output_tokens=tokens_out
+            )
         choice = choices[0]
         content = getattr(choice.message, "content", None) or ""
         if choice.finish_reason == "length":
-            return JudgeResult("parse_error", reason=f"judge reply truncated (finish_reason=length): {content[:300]}",
-                               input_tokens=tokens_in, output_tokens=tokens_out)
+            return JudgeResult(
+                "parse_error",
+                reason=f"judge reply truncated (finish_reason=length): {content[:300]}",
+                input_tokens=tokens_in,
+                output_tokens=tokens_out,
+            )
         score, reasoning = parse_reply(content)
         if score is None:
             refusal = getattr(choice.message, "refusal", None)
-            return JudgeResult("parse_error", reason=f"no score in judge reply: {(refusal or content)[:500]}",
-                               input_tokens=tokens_in, output_tokens=tokens_out)
+            return JudgeResult(
+                "parse_error",
+                reason=f"no score in judge reply: {(refusal or content)[:500]}",
+                input_tokens=tokens_in,
+                output_tokens=tokens_out,
+            )
         weighted = None
         if self.score_mode == "weighted":
             weighted = weighted_score(getattr(choice, "logprobs", None))
-        return JudgeResult("ok", score=score, weighted=weighted, reason=reasoning[:2000],
-                           input_tokens=tokens_in, output_tokens=tokens_out)
+        return JudgeResult(
+            "ok",
+            score=score,
+            weighted=weighted,
+            reason=reasoning[:2000],
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+        )
 
 
 def _error_detail(exc: Exception) -> str:

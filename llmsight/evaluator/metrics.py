@@ -48,7 +48,5 @@ def parse_metrics(spec: str | list[str] | tuple[str, ...] | None) -> list[Metric
         names = [n.strip().lower() for n in spec]
     unknown = [n for n in names if n not in METRICS]
     if unknown:
-        raise UnknownMetricError(
-            f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}"
-        )
+        raise UnknownMetricError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
     return [METRICS[n] for n in dict.fromkeys(names)]

@@ -112,10 +112,21 @@ def build_report(
         f"GROUP BY Metric, JudgeModel ORDER BY Metric, JudgeModel"
     ).result_rows
     for metric, judge, threshold, scored, passed, avg, avg_w, na, pe, je, cost in rows:
-        report.metrics.append(MetricStats(
-            metric, judge, float(threshold), int(scored), int(passed), _num(avg) if scored else None,
-            _num(avg_w), int(na), int(pe), int(je), float(cost),
-        ))
+        report.metrics.append(
+            MetricStats(
+                metric,
+                judge,
+                float(threshold),
+                int(scored),
+                int(passed),
+                _num(avg) if scored else None,
+                _num(avg_w),
+                int(na),
+                int(pe),
+                int(je),
+                float(cost),
+            )
+        )
     if worst_n > 0:
         worst = client.query(
             f"SELECT toString(Metric), Score, TraceId, SpanId, toString(ServiceName), Reason "
@@ -129,7 +140,12 @@ def build_report(
         f"WHERE {_filters('Timestamp', window_s, service, model)}"
     ).result_rows[0]
     report.calls = CallStats(
-        int(requests), int(errors or 0), _num(p50) if requests else None, _num(p95) if requests else None,
-        int(tin or 0), int(tout or 0), float(cost or 0.0),
+        int(requests),
+        int(errors or 0),
+        _num(p50) if requests else None,
+        _num(p95) if requests else None,
+        int(tin or 0),
+        int(tout or 0),
+        float(cost or 0.0),
     )
     return report

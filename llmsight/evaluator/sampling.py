@@ -18,8 +18,20 @@ from clickhouse_connect.driver.client import Client
 FINAL_STATUSES = ("ok", "not_applicable", "parse_error")
 SKIPPED_OPERATIONS = ("embeddings", "create_embeddings", "execute_tool", "retrieval")
 CALL_COLUMNS = (
-    "Timestamp", "TraceId", "SpanId", "ServiceName", "Model", "Provider", "Operation", "Prompt", "Completion",
-    "InputMessages", "OutputMessages", "SystemInstructions", "ContextDocuments", "GroundTruth",
+    "Timestamp",
+    "TraceId",
+    "SpanId",
+    "ServiceName",
+    "Model",
+    "Provider",
+    "Operation",
+    "Prompt",
+    "Completion",
+    "InputMessages",
+    "OutputMessages",
+    "SystemInstructions",
+    "ContextDocuments",
+    "GroundTruth",
 )
 
 

@@ -27,9 +27,24 @@ from llmsight.evaluator.sampling import retrieval_documents, select_candidates
 log = logging.getLogger("llmsight.evaluator")
 
 EVAL_COLUMNS = [
-    "SpanTimestamp", "TraceId", "SpanId", "ServiceName", "Model", "Metric", "Score", "WeightedScore",
-    "Threshold", "Passed", "Status", "Reason", "JudgeModel", "PromptVersion", "JudgeInputTokens",
-    "JudgeOutputTokens", "JudgeCost", "JudgeLatencyMs",
+    "SpanTimestamp",
+    "TraceId",
+    "SpanId",
+    "ServiceName",
+    "Model",
+    "Metric",
+    "Score",
+    "WeightedScore",
+    "Threshold",
+    "Passed",
+    "Status",
+    "Reason",
+    "JudgeModel",
+    "PromptVersion",
+    "JudgeInputTokens",
+    "JudgeOutputTokens",
+    "JudgeCost",
+    "JudgeLatencyMs",
 ]
 WRITE_BATCH = 20
 # This many judge_errors in a row with no success means the endpoint is down: stop, retry next run.
@@ -98,16 +113,20 @@ def load_rubrics(metrics: list[Metric], rubrics_dir: str = "") -> dict[str, Rubr
     return {m.name: load_rubric(m.name, rubrics_dir or None) for m in metrics}
 
 
-def plan(
-    client: Client, database: str, cfg: EvaluatorConfig
-) -> tuple[list[Task], list[dict[str, Any]], int]:
+def plan(client: Client, database: str, cfg: EvaluatorConfig) -> tuple[list[Task], list[dict[str, Any]], int]:
     """(judge tasks, not_applicable rows, candidate count) for this run; reads only."""
     metrics = parse_metrics(list(cfg.metrics))
     rubrics = load_rubrics(metrics, cfg.rubrics_dir)
     versions = {m.name: rubrics[m.name].prompt_version(TEMPLATE_VERSION) for m in metrics}
     candidates = select_candidates(
-        client, database, judge_model=cfg.judge_model, plans=[(m.name, versions[m.name]) for m in metrics],
-        sample_rate=cfg.sample_rate, since_s=cfg.since_s, service=cfg.service, model=cfg.model,
+        client,
+        database,
+        judge_model=cfg.judge_model,
+        plans=[(m.name, versions[m.name]) for m in metrics],
+        sample_rate=cfg.sample_rate,
+        since_s=cfg.since_s,
+        service=cfg.service,
+        model=cfg.model,
         limit=cfg.max_spans_per_run,
     )
     needs_context = any("context" in m.requires for m in metrics)
@@ -121,16 +140,24 @@ def plan(
                 continue
             missing = inputs.missing(metric.requires)
             if missing:
-                skipped.append(eval_row(row, metric, versions[metric.name], cfg.judge_model,
-                                        JudgeResult("not_applicable", reason=f"missing input: {', '.join(missing)}")))
+                skipped.append(
+                    eval_row(
+                        row,
+                        metric,
+                        versions[metric.name],
+                        cfg.judge_model,
+                        JudgeResult("not_applicable", reason=f"missing input: {', '.join(missing)}"),
+                    )
+                )
                 continue
             messages = build_messages(metric, rubrics[metric.name], inputs)
             tasks.append(Task(row, metric, versions[metric.name], messages))
     return tasks, skipped, len(candidates)
 
 
-def eval_row(row: dict[str, Any], metric: Metric, prompt_version: str, judge_model: str,
-             result: JudgeResult) -> dict[str, Any]:
+def eval_row(
+    row: dict[str, Any], metric: Metric, prompt_version: str, judge_model: str, result: JudgeResult
+) -> dict[str, Any]:
     ok = result.status == "ok" and result.score is not None
     return {
         "SpanTimestamp": row["Timestamp"],
@@ -156,8 +183,9 @@ def eval_row(row: dict[str, Any], metric: Metric, prompt_version: str, judge_mod
 
 def write_rows(client: Client, database: str, rows: list[dict[str, Any]]) -> None:
     if rows:
-        client.insert(f"`{database}`.evaluations", [[r[c] for c in EVAL_COLUMNS] for r in rows],
-                      column_names=EVAL_COLUMNS)
+        client.insert(
+            f"`{database}`.evaluations", [[r[c] for c in EVAL_COLUMNS] for r in rows], column_names=EVAL_COLUMNS
+        )
 
 
 def emit_event(row: dict[str, Any], tracer: Any = None) -> None:
@@ -177,18 +205,22 @@ def emit_event(row: dict[str, Any], tracer: Any = None) -> None:
             return
         tracer = trace.get_tracer("llmsight.evaluator")
     try:
-        parent = SpanContext(int(row["TraceId"], 16), int(row["SpanId"], 16), is_remote=True,
-                             trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        parent = SpanContext(
+            int(row["TraceId"], 16), int(row["SpanId"], 16), is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
+        )
     except (ValueError, TypeError):
         return
     ctx = trace.set_span_in_context(NonRecordingSpan(parent))
     with tracer.start_as_current_span(f"evaluation {row['Metric']}", context=ctx) as span:
-        span.add_event("gen_ai.evaluation.result", {
-            "gen_ai.evaluation.name": row["Metric"],
-            "gen_ai.evaluation.score.value": float(row["Score"]),
-            "gen_ai.evaluation.score.label": "pass" if row["Passed"] else "fail",
-            "gen_ai.evaluation.explanation": row["Reason"][:1000],
-        })
+        span.add_event(
+            "gen_ai.evaluation.result",
+            {
+                "gen_ai.evaluation.name": row["Metric"],
+                "gen_ai.evaluation.score.value": float(row["Score"]),
+                "gen_ai.evaluation.score.label": "pass" if row["Passed"] else "fail",
+                "gen_ai.evaluation.explanation": row["Reason"][:1000],
+            },
+        )
 
 
 def estimate(tasks: list[Task], judge_model: str) -> tuple[int, int, float]:
@@ -332,8 +364,16 @@ def run_evaluator_once(settings_or_config: Any, store_url: str | None = None) ->
     finally:
         client.close()
     if summary.planned or summary.not_applicable:
-        log.info("evaluator: %d scored (%d passed), %d not applicable, %d parse errors, %d judge errors, "
-                 "%d deferred, $%.4f%s", summary.scored, summary.passed, summary.not_applicable,
-                 summary.parse_errors, summary.judge_errors, summary.deferred, summary.cost,
-                 f"; stopped: {summary.stopped}" if summary.stopped else "")
+        log.info(
+            "evaluator: %d scored (%d passed), %d not applicable, %d parse errors, %d judge errors, "
+            "%d deferred, $%.4f%s",
+            summary.scored,
+            summary.passed,
+            summary.not_applicable,
+            summary.parse_errors,
+            summary.judge_errors,
+            summary.deferred,
+            summary.cost,
+            f"; stopped: {summary.stopped}" if summary.stopped else "",
+        )
     return summary
