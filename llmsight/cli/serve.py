@@ -29,6 +29,12 @@ def serve(
         list[str] | None,
         typer.Option(help="Bearer token senders must present (repeatable); TOKEN=TENANT binds a tenant."),
     ] = None,
+    redact: Annotated[
+        str | None,
+        typer.Option(
+            help="Redact content before storage: email,phone,card,api_key,all and/or re:REGEX (comma-separated)."
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each background job.")] = False,
 ) -> None:
     """Receive OTLP traces and logs and store them in ClickHouse.
@@ -54,8 +60,12 @@ def serve(
             query_port=query_port,
             retention_days=retention_days,
             ingest_tokens=",".join(ingest_token) if ingest_token else None,
+            redact=redact,
         )
-        collector = Collector(settings, jobs=background_jobs(settings), serve_file=serve_file(settings))
+        try:
+            collector = Collector(settings, jobs=background_jobs(settings), serve_file=serve_file(settings))
+        except ValueError as exc:  # a bad redaction pattern, for instance
+            raise fail(str(exc)) from None
         if not collector.auth.enabled and not _is_loopback(settings.host):
             err_console.print(
                 Panel(

@@ -1,0 +1,135 @@
+"""Acknowledged data survives SIGKILL, and SIGTERM inserts what is queued before exiting.
+
+Runs the real ``llmsight serve`` in a subprocess on its own embedded store (this test process
+already holds another chDB directory), and reads it back through the query endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+
+from tests.collector.otlp_bodies import chat_span_request
+from tests.conftest import free_port
+
+PROTO = {"Content-Type": "application/x-protobuf"}
+
+
+def start_serve(data: Path, ports: dict[str, int]) -> subprocess.Popen:
+    env = {**os.environ, "LLMSIGHT_CLICKHOUSE_URL": f"chdb://{data}/clickhouse", "COLUMNS": "120"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llmsight.cli.main",
+            "serve",
+            "--http-port",
+            str(ports["http"]),
+            "--grpc-port",
+            str(ports["grpc"]),
+            "--query-port",
+            str(ports["query"]),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{ports['http']}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stdout.read().decode())
+    raise TimeoutError("serve did not start")
+
+
+def query(ports: dict[str, int], sql: str) -> str:
+    response = httpx.post(f"http://127.0.0.1:{ports['query']}/?database=otel", content=sql, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.text.strip()
+
+
+def metric(ports: dict[str, int], name: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{ports['http']}/metrics").text
+    return float(next(line.split()[1] for line in text.splitlines() if line.startswith(name + " ")))
+
+
+def wait_spool_empty(ports: dict[str, int]) -> None:
+    deadline = time.monotonic() + 60
+    while metric(ports, "llmsight_spool_bytes") > 0:
+        assert time.monotonic() < deadline, "spool never drained"
+        time.sleep(0.2)
+
+
+def test_sigkill_loses_nothing_acknowledged_and_sigterm_flushes(tmp_path):
+    ports = {"http": free_port(), "grpc": free_port(), "query": free_port()}
+    proc = start_serve(tmp_path, ports)
+    acked: list[int] = []
+    sent = 0
+    stop = threading.Event()
+
+    def sender() -> None:
+        nonlocal sent
+        with httpx.Client(timeout=10) as client:
+            while not stop.is_set():
+                body = chat_span_request(50, service="kill").SerializeToString()
+                sent += 50
+                try:
+                    if (
+                        client.post(
+                            f"http://127.0.0.1:{ports['http']}/v1/traces", content=body, headers=PROTO
+                        ).status_code
+                        == 200
+                    ):
+                        acked.append(50)
+                except httpx.TransportError:
+                    return
+
+    threads = [threading.Thread(target=sender) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    while sum(acked) < 3000:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stop.set()
+    for thread in threads:
+        thread.join()
+    acknowledged = sum(acked)
+
+    proc = start_serve(tmp_path, ports)  # replays the spool
+    wait_spool_empty(ports)
+    stored = int(query(ports, "SELECT count() FROM otel_traces WHERE ServiceName = 'kill'"))
+    distinct = int(query(ports, "SELECT uniqExact(SpanId) FROM otel_traces WHERE ServiceName = 'kill'"))
+    assert acknowledged <= stored <= sent
+    assert distinct == stored  # nothing stored twice
+    assert int(query(ports, "SELECT count() FROM llm_calls WHERE ServiceName = 'kill'")) == stored
+
+    # SIGTERM: what was acknowledged is inserted before the process exits.
+    for _ in range(5):
+        body = chat_span_request(100, service="term").SerializeToString()
+        assert httpx.post(f"http://127.0.0.1:{ports['http']}/v1/traces", content=body, headers=PROTO).status_code == 200
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    checkpoint = json.loads((tmp_path / "spool" / "checkpoint.json").read_text())
+    segment, offset = checkpoint["position"]
+    last = max((tmp_path / "spool").glob("*.wal"))
+    assert checkpoint["intent"] is None
+    assert (segment, offset) == (int(last.stem), last.stat().st_size)  # everything spooled was inserted
+    proc = start_serve(tmp_path, ports)
+    try:
+        assert int(query(ports, "SELECT count() FROM otel_traces WHERE ServiceName = 'term'")) == 500
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
