@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import Tracer
@@ -51,7 +51,6 @@ class Settings:
     stream_usage: bool | None = None
     # Lighter spans for the plain SDK pipeline (fast_spans.py); None = always tracer.start_span.
     fast_spans: Any = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 # Replaced as a whole by instrument(); wrappers read it once per call.
