@@ -128,13 +128,15 @@ FROM {src}""")
             client.command(f"""
 INSERT INTO `{db}`.llm_calls (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, ServiceName, Environment,
     Operation, Provider, RequestModel, ResponseModel, Model, InputTokens, OutputTokens, Stream, Duration,
-    TimeToFirstChunk, StatusCode, StatusMessage, ErrorType, IsError, InputMessages, OutputMessages, Prompt,
-    Completion, UserId)
+    TimeToFirstChunk, StatusCode, StatusMessage, ErrorType, IsError, InputMessages, OutputMessages, UserId)
 SELECT ts, trace_id, span_id, '', concat('chat ', model), svc, env, 'chat', provider, model,
     if(is_error, '', model), model, in_tok, out_tok, streamed, duration_ns,
     if(streamed AND NOT is_error, ttft, NULL), if(is_error, 'Error', 'Unset'),
     if(is_error, '429 Too Many Requests: rate limited', ''), if(is_error, 'error', ''), is_error,
-    '', '', prompt, if(is_error, '', completion), user
+    concat('[{{"role":"user","parts":[{{"type":"text","content":', toJSONString(prompt), '}}]}}]'),
+    if(is_error, '', concat('[{{"role":"assistant","parts":[{{"type":"text","content":', toJSONString(completion),
+                            '}}],"finish_reason":"stop"}}]')),
+    user
 FROM {src}""")
             client.command(f"INSERT INTO `{db}`.otel_traces_trace_id_ts SELECT trace_id, min(ts), max(ts) "
                            f"FROM {src} GROUP BY trace_id")
@@ -238,8 +240,8 @@ def run(args: argparse.Namespace) -> int:
         ok24 = r["24h"][1] < TARGET_MS["24h"]
         ok30 = r["30d"][1] < TARGET_MS["30d"]
         misses += (not ok24) + (not ok30)
-        verdict = "yes" if ok24 and ok30 else ("no (24 h)" if not ok24 else "") + (
-            "no (30 d)" if not ok30 else "")
+        verdict = "yes" if ok24 and ok30 else "no (" + ", ".join(
+            n for n, ok in (("24 h", ok24), ("30 d", ok30)) if not ok) + ")"
         lines.append(f"| {r['dashboard']} | {r['panel']} | {r['24h'][0]:.1f} | {r['24h'][1]:.1f} | "
                      f"{r['30d'][0]:.1f} | {r['30d'][1]:.1f} | {verdict} |")
     table = "\n".join(lines)
