@@ -193,6 +193,8 @@ def _parse(message: Any, body: bytes, content_type: str) -> Any:
             doc = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise OTLPDecodeError(f"invalid JSON: {exc}") from None
+        except RecursionError:
+            raise OTLPDecodeError("invalid OTLP/JSON: nested too deeply") from None
         if not isinstance(doc, dict):
             raise OTLPDecodeError("invalid OTLP/JSON: the body must be a JSON object")
         try:

@@ -19,6 +19,7 @@ HELP: dict[str, tuple[str, str]] = {
     "llmsight_rejected_requests_total": ("counter", "Requests answered with a 4xx/5xx status"),
     "llmsight_throttled_requests_total": ("counter", "Requests answered 429/503 with Retry-After"),
     "llmsight_insert_errors_total": ("counter", "Failed ClickHouse inserts (retried)"),
+    "llmsight_dead_letter_total": ("counter", "Records or batches set aside in spool/dead-letter (see the log)"),
     "llmsight_redactions_total": ("counter", "Values replaced by the redaction processor"),
     "llmsight_inserts_total": ("counter", "ClickHouse insert statements"),
     "llmsight_insert_seconds_total": ("counter", "Time spent in ClickHouse inserts"),

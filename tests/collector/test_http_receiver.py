@@ -211,3 +211,34 @@ def test_metrics_logs_health_and_prometheus(collector):
     assert int(values["llmsight_received_metric_points_total"]) == 1
     assert int(values["llmsight_stored_spans_total"]) >= 2
     assert "llmsight_spool_bytes" in values
+
+
+def test_batch_that_clickhouse_rejects_is_set_aside_and_the_rest_goes_on(collector, store_client):
+    exporter = collector.exporter
+    real_factory = exporter._client_factory
+
+    class Rejecting:
+        def insert(self, *args, **kwargs):
+            raise RuntimeError("Code: 53. DB::Exception: Type mismatch in VALUES section. (TYPE_MISMATCH)")
+
+        def close(self) -> None:
+            pass
+
+    exporter._client_factory = Rejecting
+    exporter._client = None
+    try:
+        response = httpx.post(
+            f"{collector.endpoints.http}/v1/traces",
+            content=chat_span_request(2, service="poison").SerializeToString(),
+            headers=PROTO,
+        )
+        assert response.status_code == 200
+        collector.wait_until_stored(timeout=60)  # five tries with backoff, then set aside
+    finally:
+        exporter._client_factory = real_factory
+        exporter._client = None
+    dead = list((collector.spool.dir / "dead-letter").glob("batch-*.bin"))
+    assert len(dead) == 1
+    assert "llmsight_dead_letter_total 1" in httpx.get(f"{collector.endpoints.http}/metrics").text
+    assert count(store_client, "ServiceName = 'poison'") == 0
+    assert_still_serving(collector, store_client)

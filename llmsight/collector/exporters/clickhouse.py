@@ -10,6 +10,7 @@ replaying a batch after a crash cannot store it twice.
 from __future__ import annotations
 
 import logging
+import marshal
 import queue
 import threading
 import time
@@ -114,7 +115,12 @@ class ClickHouseExporter:
     def _decode(self, records: list[Record]) -> dict[str, Rows]:
         parts: dict[str, list[Rows]] = {}
         for record in records:
-            table, rows = decode_record(record.payload)
+            try:
+                table, rows = decode_record(record.payload)
+            except Exception:  # validated on receipt, so this is a bug: keep the record aside, go on
+                log.exception("cannot decode spooled record at %s; kept in the dead-letter directory", record.start)
+                self._dead_letter(f"record-{record.start[0]}.{record.start[1]}", record.payload)
+                continue
             parts.setdefault(table, []).append(rows)
         by_table = {}
         for table, rows_list in parts.items():
@@ -126,13 +132,37 @@ class ClickHouseExporter:
 
     def _insert_batch(self, by_table: dict[str, Rows], where: str) -> None:
         for table, rows in by_table.items():
-            if rows.count:
+            if not rows.count:
+                continue
+            try:
                 self._insert(table, rows, f"{self._spool.instance_id}:{where}:{table}")
-                self._telemetry.add(STORED_COUNTER.get(table, "llmsight_stored_spans_total"), rows.count)
+            except RejectedBatch as exc:
+                log.error(
+                    "ClickHouse keeps rejecting a batch of %d rows for %s (%s); kept in the dead-letter "
+                    "directory so the rest can go on",
+                    rows.count,
+                    table,
+                    exc,
+                )
+                self._dead_letter(f"batch-{where}-{table}", marshal.dumps((table, rows.columns, rows.data)))
+                continue
+            self._telemetry.add(STORED_COUNTER.get(table, "llmsight_stored_spans_total"), rows.count)
         self._last_insert = time.monotonic()
 
+    def _dead_letter(self, name: str, payload: bytes) -> None:
+        directory = self._spool.dir / "dead-letter"
+        directory.mkdir(exist_ok=True)
+        (directory / f"{name}.bin").write_bytes(payload)
+        self._telemetry.add("llmsight_dead_letter_total")
+
     def _insert(self, table: str, rows: Rows, token: str) -> None:
+        """Insert, retrying connection and transient errors for as long as it takes.
+
+        An error ClickHouse gives for the data itself (a bad value, say) would repeat forever and
+        block everything behind it, so after five tries the batch is set aside (RejectedBatch).
+        """
         delay = 0.2
+        attempts = 0
         while True:
             started = time.perf_counter()
             try:
@@ -151,12 +181,32 @@ class ClickHouseExporter:
             except Exception as exc:
                 self._telemetry.add("llmsight_insert_errors_total")
                 self._client = None
+                attempts += 1
+                code = _clickhouse_code(exc)
+                if code is not None and code not in TRANSIENT_CODES and attempts >= 5:
+                    raise RejectedBatch(str(exc).splitlines()[0][:300]) from exc
                 log.warning(
                     "insert into %s failed, retrying in %.1fs: %s", table, delay, str(exc).splitlines()[0][:200]
                 )
                 if self._abandon.wait(delay):
                     return
                 delay = min(delay * 2, 5.0)
+
+
+class RejectedBatch(Exception):
+    """ClickHouse rejects this batch's data itself; retrying will not help."""
+
+
+# ClickHouse error codes that mean "try again later", not "this data is wrong".
+TRANSIENT_CODES = {3, 159, 160, 164, 202, 203, 209, 210, 236, 241, 242, 252, 285, 319, 425, 439, 999, 1000}
+
+
+def _clickhouse_code(exc: Exception) -> int | None:
+    text = str(exc)
+    if "Code: " not in text:
+        return None
+    digits = text.split("Code: ", 1)[1].split(".", 1)[0]
+    return int(digits) if digits.isdigit() else None
 
 
 def _span(start: Position, end: Position) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from llmsight.collector import otlp
 from llmsight.collector.auth import Principal, TokenAuth
 from llmsight.collector.pipeline import Pipeline, QueueFull, SpoolFull
 
@@ -36,46 +37,58 @@ async def _run(pipeline: Pipeline, context: grpc.aio.ServicerContext, coro: Any)
         await context.abort(grpc.StatusCode.UNAVAILABLE, "spool full: storage is behind or unavailable, retry later")
 
 
-class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+class OTLPServices:
+    """The Export methods. Requests arrive as raw bytes and are parsed here, so a corrupt message
+    is answered INVALID_ARGUMENT (as OTLP asks) rather than the framework's UNKNOWN."""
+
     def __init__(self, pipeline: Pipeline, auth: TokenAuth) -> None:
         self.pipeline, self.auth = pipeline, auth
 
-    async def Export(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 (gRPC name)
+    async def _parse(self, parse: Any, body: bytes, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return parse(body, "protobuf")
+        except otlp.OTLPDecodeError as exc:
+            self.pipeline.telemetry.add("llmsight_rejected_requests_total")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+    async def export_traces(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
         principal = await _principal(self.auth, context)
-        result = await _run(
-            self.pipeline, context, self.pipeline.ingest_traces(request, None, request.ByteSize(), principal)
-        )
+        request = await self._parse(otlp.parse_traces, body, context)
+        result = await _run(self.pipeline, context, self.pipeline.ingest_traces(request, body, len(body), principal))
         response = trace_service_pb2.ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.rejected_spans = result.rejected
             response.partial_success.error_message = result.error_message
         return response
 
-
-class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
-    def __init__(self, pipeline: Pipeline, auth: TokenAuth) -> None:
-        self.pipeline, self.auth = pipeline, auth
-
-    async def Export(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def export_logs(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
         principal = await _principal(self.auth, context)
-        result = await _run(
-            self.pipeline, context, self.pipeline.ingest_logs(request, None, request.ByteSize(), principal)
-        )
+        request = await self._parse(otlp.parse_logs, body, context)
+        result = await _run(self.pipeline, context, self.pipeline.ingest_logs(request, body, len(body), principal))
         response = logs_service_pb2.ExportLogsServiceResponse()
         if result.rejected:
             response.partial_success.rejected_log_records = result.rejected
             response.partial_success.error_message = result.error_message
         return response
 
-
-class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
-    def __init__(self, pipeline: Pipeline, auth: TokenAuth) -> None:
-        self.pipeline, self.auth = pipeline, auth
-
-    async def Export(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def export_metrics(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
         await _principal(self.auth, context)
+        request = await self._parse(otlp.parse_metrics, body, context)
         await self.pipeline.ingest_metrics(request)
         return metrics_service_pb2.ExportMetricsServiceResponse()
+
+    def handlers(self) -> list[grpc.GenericRpcHandler]:
+        def service(name: str, method: Any) -> grpc.GenericRpcHandler:
+            handler = grpc.unary_unary_rpc_method_handler(
+                method, request_deserializer=None, response_serializer=lambda message: message.SerializeToString()
+            )
+            return grpc.method_handlers_generic_handler(name, {"Export": handler})
+
+        return [
+            service("opentelemetry.proto.collector.trace.v1.TraceService", self.export_traces),
+            service("opentelemetry.proto.collector.logs.v1.LogsService", self.export_logs),
+            service("opentelemetry.proto.collector.metrics.v1.MetricsService", self.export_metrics),
+        ]
 
 
 def build_grpc_server(
@@ -91,9 +104,7 @@ def build_grpc_server(
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
         ]
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(pipeline, auth), server)
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(pipeline, auth), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(pipeline, auth), server)
+    server.add_generic_rpc_handlers(OTLPServices(pipeline, auth).handlers())
     if credentials is not None:
         server.add_secure_port(address, credentials)
     else:
