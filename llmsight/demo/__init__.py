@@ -1,1 +1,1 @@
-"""A self-contained demo: a small RAG app and a built-in model server send traces to a collector, a demo judge scores them."""
+"""A one-command demo: a RAG app and a built-in model send traces to a collector; a demo judge scores them."""

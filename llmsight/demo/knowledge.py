@@ -251,8 +251,8 @@ QUESTIONS = [
     Question(
         "What happens when I run out of storage?",
         "storage",
-        "When you run out of storage, existing notes stay readable and editable, but new attachments are blocked until space is freed or the "
-        "plan is upgraded. Deleted notes in the trash also count toward storage.",
+        "When you run out of storage, existing notes stay readable and editable, but new attachments are "
+        "blocked until space is freed or the plan is upgraded. Deleted notes in the trash also count toward storage.",
         "Your oldest notes are archived to cold storage and become read-only until you buy a storage pack.",
         "Existing notes stay readable and editable; new attachments are blocked until space is freed or you upgrade.",
     ),
@@ -304,11 +304,12 @@ SYSTEM_PROMPT = (
 BY_QUESTION = {q.text: q for q in QUESTIONS}
 BY_DOC = {d.id: d for d in DOCUMENTS}
 
-STOPWORDS = frozenset(
+_STOPWORDS_TEXT = (
     "a an and are as at be by can could do does for from get got has have how i if in is it its me my no not "
     "of on or our so that the their them then there these they this to up was we what when where which who "
-    "will with you your yes also any all each every into than too very just only about after before".split()
+    "will with you your yes also any all each every into than too very just only about after before"
 )
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 _WORD = re.compile(r"[a-z0-9$]+(?:[.:][a-z0-9]+)*")
 
 

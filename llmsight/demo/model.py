@@ -47,6 +47,16 @@ MIX = (
 )
 
 
+def pick_outcome(roll: float) -> str:
+    """The outcome a roll in [0, 1) falls on in ``MIX``."""
+    acc = 0.0
+    for outcome, share in MIX:
+        acc += share
+        if roll < acc:
+            return outcome
+    return MIX[0][0]
+
+
 def tokens(text: str) -> int:
     return max(1, round(len(text) / 4))
 
@@ -95,12 +105,7 @@ class DemoModelServer:
             if self._rng.random() < 0.05:  # a slow tail, so latency percentiles have shape
                 latency += self._rng.uniform(0.15, 0.4)
             pick = self._rng.randrange(1 << 30)
-        acc = 0.0
-        for outcome, share in MIX:
-            acc += share
-            if roll < acc:
-                break
-        return outcome, latency, pick
+        return pick_outcome(roll), latency, pick
 
     def _app_answer(self, messages: list[dict], outcome: str, pick: int) -> str:
         question = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
