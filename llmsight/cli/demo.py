@@ -88,8 +88,8 @@ def demo(
 
         def started(endpoints: dict) -> None:
             err_console.print(
-                f"[dim]collector: OTLP {endpoints['otlp_http']}; while the demo runs, `llmsight calls` in "
-                f"another terminal reads through its query endpoint {endpoints['query']}[/]"
+                f"[dim]collector: OTLP {endpoints['otlp_http']}, query endpoint {endpoints['query']}\n"
+                "(while the demo runs, `llmsight calls` in another terminal reads through it)[/]"
             )
 
         result = run_demo(
@@ -118,11 +118,13 @@ def demo(
         "stored",
         f"{result.calls_stored} LLM calls, {result.retrieval_spans} retrievals, {result.spans_stored} spans",
     )
-    summary.add_row(
-        "judged",
-        f"{result.scored} scores ({result.passed} passed, {result.scored - result.passed} violations), "
-        f"{result.not_applicable} n/a, {result.judge_errors} judge errors",
+    judged = (
+        f"{result.scored} scores: {result.passed} passed, {result.scored - result.passed} violations, "
+        f"{result.not_applicable} n/a"
     )
+    if result.judge_errors:
+        judged += f", {result.judge_errors} judge errors"
+    summary.add_row("judged", judged)
     summary.add_row("judge", result.judge)
     if result.judge_note:
         summary.add_row("note", f"[yellow]{result.judge_note}[/]")
@@ -131,7 +133,7 @@ def demo(
 
     last = f"{math.ceil(result.window_s)}s"
     url = settings.clickhouse_url
-    report(last=last, service=SERVICE_NAME, model="", worst=2, output="table", clickhouse_url=url)
+    report(last=last, service=SERVICE_NAME, model="", worst=1, output="table", clickhouse_url=url)
     if result.violation_trace_id:
         console.print()
         console.rule("One request whose answer failed a check")
@@ -145,21 +147,23 @@ def _next_steps(store_url: str, trace_id: str | None) -> str:
     short = (trace_id or "<trace id>")[:12]
     lines = [
         "The data stays in the store. Explore it from the terminal:",
-        f"  llmsight calls --last 1h{flag}        [dim]# recent calls; --errors for failures[/]",
-        f"  llmsight trace {short}{flag}     [dim]# one request as a span tree with scores[/]",
-        f"  llmsight report --last 1h{flag}       [dim]# quality beside errors, latency, cost[/]",
+        f"  llmsight calls --last 1h{flag}      [dim]# recent calls (--errors: failures)[/]",
+        f"  llmsight trace {short}{flag}   [dim]# one request, with its scores[/]",
+        f"  llmsight report --last 1h{flag}     [dim]# quality, errors, latency, cost[/]",
         "",
         "Send your own app's traces:",
         f"  llmsight serve{flag}",
-        '  [dim]# in the app:[/] import llmsight; llmsight.instrument(service_name="my-app")',
-        "  While serve runs it owns the embedded store; the commands above read",
-        "  through its query endpoint (127.0.0.1:8124), found via .llmsight/serve.json.",
+        "  [dim]# in the app:[/]",
+        '  import llmsight; llmsight.instrument(service_name="my-app")',
+        "While serve runs it owns the embedded store; the commands above then",
+        "read through its query endpoint on 127.0.0.1:8124.",
         "",
         "Grafana (dashboards in grafana/dashboards, see docs/grafana.md):",
-        "  - a Grafana on this machine: while `llmsight serve` runs, add a ClickHouse",
-        "    data source (HTTP, 127.0.0.1, port 8124, database otel, no password);",
-        "  - or `docker compose up -d` (ClickHouse server, collector, Grafana on",
-        "    http://localhost:3000) and fill it with the demo:",
-        "    llmsight demo --clickhouse-url http://default:llmsight@localhost:8123/otel",
+        "- a Grafana on this machine: while `llmsight serve` runs, add a",
+        "  ClickHouse data source: HTTP, 127.0.0.1, port 8124, database otel;",
+        "- or `docker compose up -d` (ClickHouse server, collector, Grafana on",
+        "  http://localhost:3000), then fill that ClickHouse with the demo:",
+        "  llmsight demo --clickhouse-url \\",
+        "    http://default:llmsight@localhost:8123/otel",
     ]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ reference answer, the session and the user. Model errors are caught and counted;
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -50,22 +51,25 @@ class DemoApp:
         self.errors: Counter[str] = Counter()
         self.ok = 0
         self.streamed = 0
+        self._lock = threading.Lock()  # handle() may run in several threads
 
     def handle(self, request: Request) -> str | None:
         """Answer one request; a model error is counted and gives ``None``."""
+        failure = ""
         try:
             text = self.answer(request.question, request.user_id, request.session_id, request.stream)
         except openai.APIStatusError as exc:
-            self.errors[f"HTTP {exc.status_code}"] += 1
-            return None
+            failure = f"HTTP {exc.status_code}"
         except openai.APITimeoutError:
-            self.errors["timeout"] += 1
-            return None
+            failure = "timeout"
         except openai.APIConnectionError:
-            self.errors["connection"] += 1
-            return None
-        self.ok += 1
-        self.streamed += request.stream
+            failure = "connection"
+        with self._lock:
+            if failure:
+                self.errors[failure] += 1
+                return None
+            self.ok += 1
+            self.streamed += request.stream
         return text
 
     @llmsight.trace("answer question")

@@ -75,7 +75,7 @@ def _best_sentences(question: str, context: str) -> str:
 class DemoModelServer:
     """Runs in a daemon thread on 127.0.0.1 and a free port; ``base_url`` is what the openai client needs."""
 
-    def __init__(self, seed: int = 7, latency_s: tuple[float, float] = (0.005, 0.05)) -> None:
+    def __init__(self, seed: int = 7, latency_s: tuple[float, float] = (0.005, 0.04)) -> None:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.latency_s = latency_s

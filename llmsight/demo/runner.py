@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +107,7 @@ def run_demo(
     judge: str = "auto",
     sample_rate: float | None = None,
     seed: int = 7,
+    workers: int = 4,
     progress: bool = True,
     console: Console | None = None,
     serve_file: Any = None,
@@ -170,9 +172,10 @@ def run_demo(
             instrumented = True
             app = DemoApp(model.base_url)
             sending = bars.add_task(f"app: answering {requests} questions", total=requests)
-            for request in traffic(requests, seed=seed + 4):
-                app.handle(request)
-                bars.advance(sending)
+            # A few users at a time, as a real app would serve them (each request is its own trace).
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="demo-app") as pool:
+                for _ in pool.map(app.handle, traffic(requests, seed=seed + 4)):
+                    bars.advance(sending)
 
             storing = bars.add_task("collector: storing spans in ClickHouse", total=1)
             llmsight.uninstrument()
@@ -225,11 +228,19 @@ def run_demo(
                     choice = choose_judge("demo")
                     summary = run_once(config(choice), client, store.database, progress=advance)
                 bars.update(judging, total=max(summary.planned, 1), completed=max(summary.planned, 1))
+                # The drill-down: preferably an answer that is on topic but not grounded (an invented one).
                 violation = client.query(
-                    f"SELECT TraceId FROM evaluations FINAL WHERE {svc} AND Status = 'ok' AND Passed = 0 "
-                    f"AND SpanTimestamp >= {since} ORDER BY Metric = 'groundedness' DESC, Score, SpanTimestamp DESC "
-                    f"LIMIT 1"
+                    f"SELECT TraceId FROM evaluations FINAL WHERE {svc} AND Status = 'ok' "
+                    f"AND SpanTimestamp >= {since} GROUP BY TraceId "
+                    f"HAVING countIf(Metric = 'groundedness' AND Passed = 0) > 0 "
+                    f"ORDER BY countIf(Metric = 'relevance' AND Passed = 1) DESC, "
+                    f"minIf(Score, Metric = 'groundedness'), max(SpanTimestamp) DESC LIMIT 1"
                 ).result_rows
+                if not violation:
+                    violation = client.query(
+                        f"SELECT TraceId FROM evaluations FINAL WHERE {svc} AND Status = 'ok' AND Passed = 0 "
+                        f"AND SpanTimestamp >= {since} ORDER BY Score, SpanTimestamp DESC LIMIT 1"
+                    ).result_rows
             finally:
                 client.close()
     finally:
