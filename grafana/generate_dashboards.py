@@ -575,13 +575,24 @@ SELECT TraceId AS traceID, SpanId AS spanID, ParentSpanId AS parentSpanID, Servi
 FROM otel.otel_traces
 WHERE TraceId = ${{trace_id:singlequote}} AND Timestamp >= trace_start AND Timestamp <= trace_end
 ORDER BY startTime ASC""", kind="traces", w=24, h=12, options={}),
-        table(lay, "LLM calls in this trace", "What did each model call get and return, at what cost?",
+        table(lay, "LLM calls in this trace",
+              "What did each model call get and return, at what cost, and how did the judge score it?",
               f"""WITH {TRACE_BOUNDS}
-SELECT Timestamp, SpanName, ServiceName, Model, InputTokens, OutputTokens, Cost,
-  Duration / 1e6 AS duration_ms, TimeToFirstChunk AS ttft_s, StatusCode, StatusMessage,
-  Prompt, Completion, ContextDocuments, SpanId
-FROM otel.llm_calls
-WHERE TraceId = ${{trace_id:singlequote}} AND Timestamp >= trace_start AND Timestamp <= trace_end
+SELECT c.Timestamp AS Timestamp, c.SpanName AS SpanName, c.ServiceName AS ServiceName, c.Model AS Model,
+  c.InputTokens AS InputTokens, c.OutputTokens AS OutputTokens, c.Cost AS Cost,
+  c.Duration / 1e6 AS duration_ms, c.TimeToFirstChunk AS ttft_s, c.StatusCode AS StatusCode,
+  c.StatusMessage AS StatusMessage, e.scores AS scores, c.Prompt AS Prompt, c.Completion AS Completion,
+  c.ContextDocuments AS ContextDocuments, c.SpanId AS SpanId
+FROM (SELECT Timestamp, SpanName, ServiceName, Model, InputTokens, OutputTokens, Cost, Duration, TimeToFirstChunk,
+        StatusCode, StatusMessage, Prompt, Completion, ContextDocuments, SpanId
+      FROM otel.llm_calls
+      WHERE TraceId = ${{trace_id:singlequote}} AND Timestamp >= trace_start AND Timestamp <= trace_end) AS c
+LEFT JOIN (SELECT SpanId,
+             arrayStringConcat(arraySort(groupArray(concat(Metric, '=', ifNull(toString(Score), Status)))), ' ')
+               AS scores
+           FROM otel.evaluations FINAL
+           WHERE TraceId = ${{trace_id:singlequote}} AND SpanTimestamp >= trace_start AND SpanTimestamp <= trace_end
+           GROUP BY SpanId) AS e ON e.SpanId = c.SpanId
 ORDER BY Timestamp""", h=10,
               overrides=[{"matcher": {"id": "byName", "options": "Cost"},
                           "properties": [{"id": "unit", "value": "currencyUSD"}, {"id": "decimals", "value": 5}]}]),

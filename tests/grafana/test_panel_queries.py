@@ -231,6 +231,11 @@ def test_trace_dashboard_shows_the_whole_trace_and_its_calls(seeded):
     want = [c for c in data.calls if c.trace_id == trace_id]
     assert sorted(r[names.index("SpanId")] for r in rows) == sorted(c.span_id for c in want)
     assert all(r[names.index("Prompt")].startswith("question") for r in rows)
+    for r in rows:
+        span = r[names.index("SpanId")]
+        want = sorted(f"{e.metric}={e.score if e.score is not None else e.status}"
+                      for e in data.evaluations if e.call.span_id == span)
+        assert r[names.index("scores")].split() == want
     # an id with a quote cannot break out of the string literal
     _, _, rows = run(seeded, panel_by_title("trace.json", "Trace")["targets"][0]["rawSql"], trace_id="x' OR '1'='1")
     assert rows == []
