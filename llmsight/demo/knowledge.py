@@ -307,7 +307,7 @@ BY_DOC = {d.id: d for d in DOCUMENTS}
 _STOPWORDS_TEXT = (
     "a an and are as at be by can could do does for from get got has have how i if in is it its me my no not "
     "of on or our so that the their them then there these they this to up was we what when where which who "
-    "will with you your yes also any all each every into than too very just only about after before"
+    "will with you your yes also any all each every into than too very just only about after before out happen"
 )
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 _WORD = re.compile(r"[a-z0-9$]+(?:[.:][a-z0-9]+)*")
@@ -321,6 +321,8 @@ def words(text: str) -> set[str]:
             continue
         if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
             word = word[:-1]
+            if word in STOPWORDS:
+                continue
         out.add(word)
     return out
 

@@ -103,7 +103,7 @@ class DemoModelServer:
             roll = self._rng.random()
             latency = self._rng.uniform(*self.latency_s)
             if self._rng.random() < 0.05:  # a slow tail, so latency percentiles have shape
-                latency += self._rng.uniform(0.15, 0.4)
+                latency += self._rng.uniform(0.1, 0.3)
             pick = self._rng.randrange(1 << 30)
         return pick_outcome(roll), latency, pick
 
