@@ -139,7 +139,9 @@ def demo(
         console.rule("One request whose answer failed a check")
         trace(result.violation_trace_id, full=False, clickhouse_url=url)
     console.print()
-    console.print(Panel(_next_steps(settings.clickhouse_url, result.violation_trace_id), title="Next steps"))
+    console.print(
+        Panel(_next_steps(settings.clickhouse_url, result.violation_trace_id), title="Next steps", expand=False)
+    )
 
 
 def _next_steps(store_url: str, trace_id: str | None) -> str:

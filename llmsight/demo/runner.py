@@ -214,7 +214,8 @@ def run_demo(
                         since_s=window_s + 60,
                         service=SERVICE_NAME,
                         concurrency=8,
-                        max_retries=1 if c.demo else 3,
+                        max_retries=1 if c.demo else 2,
+                        timeout_s=30,
                         max_calls_per_hour=0 if c.demo else 1000,
                         max_spans_per_run=max(500, requests),
                         emit_events=False,
@@ -223,9 +224,14 @@ def run_demo(
                 note = ""
                 try:
                     summary: RunSummary = run_once(config(choice), client, store.database, progress=advance)
+                    if not choice.demo and summary.planned and not summary.scored:
+                        note = summary.stopped or f"{summary.judge_errors} judge errors, nothing scored"
                 except (JudgeFatalError, openai.OpenAIError) as exc:
-                    note = f"the judge {choice.label} failed ({exc}); scored with the demo judge instead"
+                    note = str(exc)
+                if note:  # a real judge that cannot work must not leave the demo without scores
+                    note = f"the judge {choice.label} failed ({note[:200]}); scored with the demo judge instead"
                     choice = choose_judge("demo")
+                    bars.update(judging, description="judge: scoring answers (demo-judge)", completed=0)
                     summary = run_once(config(choice), client, store.database, progress=advance)
                 bars.update(judging, total=max(summary.planned, 1), completed=max(summary.planned, 1))
                 # The drill-down: preferably an answer that is on topic but not grounded (an invented one).
