@@ -107,7 +107,10 @@ def demo(
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold", no_wrap=True)
     summary.add_column()
-    summary.add_row("requests", f"{result.requests} answered by {SERVICE_NAME}, {result.streamed} of them streamed")
+    summary.add_row(
+        "requests",
+        f"{result.requests} questions to {SERVICE_NAME}; {result.succeeded} answered ({result.streamed} streamed)",
+    )
     summary.add_row("failed", f"{result.failed} ({errors})")
     summary.add_row(
         "model's mix",

@@ -85,7 +85,7 @@ def test_demo_command_prints_summary_report_trace_and_next_steps(store_url, stor
     result = runner.invoke(app, ["demo", "--requests", "25", "--judge", "demo", "--clickhouse-url", store_url])
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "What happened" in out and "25 answered by demo-rag-app" in out
+    assert "What happened" in out and "25 questions to demo-rag-app" in out
     assert "Quality, last" in out and "groundedness" in out and "Calls, last" in out
     assert "One request whose answer failed a check" in out
     assert "answer question" in out and "retrieval demo-kb" in out and "groundedness: " in out
