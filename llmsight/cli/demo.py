@@ -163,12 +163,13 @@ def _next_steps(store_url: str, trace_id: str | None) -> str:
         "While serve runs it owns the embedded store; the commands above then",
         "read through its query endpoint on 127.0.0.1:8124.",
         "",
-        "Grafana (dashboards in grafana/dashboards, see docs/grafana.md):",
-        "- a Grafana on this machine: while `llmsight serve` runs, add a",
-        "  ClickHouse data source: HTTP, 127.0.0.1, port 8124, database otel;",
-        "- or `docker compose up -d` (ClickHouse server, collector, Grafana on",
-        "  http://localhost:3000), then fill that ClickHouse with the demo:",
+        "Grafana (dashboards and set-up: docs/grafana.md):",
+        "- `docker compose up -d` runs ClickHouse, a collector and Grafana on",
+        "  http://localhost:3000; fill that ClickHouse with the demo:",
         "  llmsight demo --clickhouse-url \\",
         "    http://default:llmsight@localhost:8123/otel",
+        "- while `llmsight serve` runs, ClickHouse HTTP clients on this machine",
+        "  (e.g. a local Grafana's ClickHouse data source) can read the store at",
+        "  127.0.0.1:8124, database otel.",
     ]
     return "\n".join(lines)
