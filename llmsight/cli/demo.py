@@ -59,6 +59,10 @@ def demo(
 
     if judge not in ("auto", "demo", "real"):
         raise fail("--judge must be auto, demo or real")
+    import importlib.util
+
+    if importlib.util.find_spec("openai") is None:
+        raise fail("the demo app and the evaluator need the openai package: pip install 'llmsight[evaluator]'")
     with user_errors():
         settings = make_settings(clickhouse_url=clickhouse_url)
         store = parse_store_url(settings.clickhouse_url)
