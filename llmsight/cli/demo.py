@@ -45,10 +45,11 @@ def demo(
 ) -> None:
     """Run a demo RAG app against a built-in model, collect its traces, judge the answers, show the results.
 
-    Everything runs in this process: a collector on free ports, an OpenAI-compatible demo model
-    (grounded, invented and off-topic answers, rate limits, server errors, timeouts), the
-    instrumented app, and the evaluator. The data stays in the store for `llmsight calls`,
-    `trace`, `report` and Grafana.
+    One process: a collector on free ports, a built-in OpenAI-compatible model, the instrumented app, the evaluator.
+
+    The model answers mostly well, sometimes invented or off-topic, sometimes with a 429, a 500 or a timeout.
+
+    The data stays in the store for `llmsight calls`, `trace`, `report` and Grafana.
 
     Example: [bold]llmsight demo --requests 100[/]
     """
