@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -46,27 +47,35 @@ def calls(
                 "limit": limit,
             },
         ).result_rows
-    table = Table(title=f"LLM calls, last {last}", show_lines=False, pad_edge=False)
-    table.add_column("time (UTC)", no_wrap=True)
-    table.add_column("trace", no_wrap=True)
-    table.add_column("service / model", no_wrap=True, overflow="ellipsis", max_width=28)
-    table.add_column("tokens in/out", justify="right", no_wrap=True)
-    table.add_column("cost $", justify="right", no_wrap=True)
-    table.add_column("ms", justify="right", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("prompt", overflow="ellipsis", no_wrap=True, ratio=1, min_width=12)
+    wide = console.width >= 110  # narrow terminals drop the date, the service and the cost
+    table = Table(
+        title=f"LLM calls, last {last}", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), expand=True
+    )
+    columns: list[tuple[str, int, str]] = [
+        ("time (UTC)" if wide else "time", 14 if wide else 8, "left"),
+        ("trace", 8, "left"),
+        ("service / model" if wide else "model", 30 if wide else 16, "left"),
+        ("tokens", 11 if wide else 9, "right"),
+        *([("cost $", 8, "right")] if wide else []),
+        ("ms", 6, "right"),
+        ("status", 12 if wide else 7, "left"),
+    ]
+    for name, width, justify in columns:
+        table.add_column(name, min_width=width, max_width=width, justify=justify, no_wrap=True, overflow="ellipsis")
+    table.add_column("prompt", ratio=1, no_wrap=True, overflow="ellipsis")
     for ts, trace_id, svc, mdl, tin, tout, cost, ms, status, error_type, prompt in rows:
         status_text = Text(error_type or status, style="red") if status == "Error" else Text("ok", style="green")
-        table.add_row(
-            ts.strftime("%m-%d %H:%M:%S"),
+        cells = [
+            ts.strftime("%m-%d %H:%M:%S" if wide else "%H:%M:%S"),
             trace_id[:8],
-            f"{svc} / {mdl}",
+            f"{svc} / {mdl}" if wide else mdl,
             f"{tin:,}/{tout:,}",
-            f"{cost:.4f}",
+            *([f"{cost:.4f}"] if wide else []),
             f"{ms:,.0f}",
             status_text,
-            _excerpt(prompt, 200),
-        )
+            _excerpt(prompt, 300),
+        ]
+        table.add_row(*cells)
     console.print(table)
     if not rows:
         console.print(f"no LLM calls in the last {last}; is the app instrumented and sending to `llmsight serve`?")

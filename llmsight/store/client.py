@@ -45,7 +45,9 @@ def open_client(url: str | StoreURL, *, database: bool = True, compress: bool = 
         )
     except Exception as exc:  # clickhouse-connect raises several types; all mean "cannot open"
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "Cannot lock file" in str(exc) or "already initialized" in str(exc):
+        if "UNKNOWN_DATABASE" in str(exc):
+            message = f"database {store.database!r} does not exist: run `llmsight serve` or `llmsight db init` first"
+        elif "Cannot lock file" in str(exc) or "already initialized" in str(exc):
             message = (
                 f"the embedded store at {store.path} is in use by another process "
                 "(is `llmsight serve` running? query it through its query endpoint instead)"
