@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     )
     redact_attributes: str = Field("", description="Extra attribute keys to redact, comma-separated")
     ingest_tokens: str = Field("", description="Comma-separated bearer tokens; token=tenant binds a tenant")
+    tls_cert_file: str = Field("", description="PEM certificate: serve OTLP/HTTP and gRPC over TLS")
+    tls_key_file: str = Field("", description="PEM private key for --tls-cert-file")
 
     # Evaluator (judge)
     judge_model: str = ""

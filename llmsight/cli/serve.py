@@ -29,6 +29,10 @@ def serve(
         list[str] | None,
         typer.Option(help="Bearer token senders must present (repeatable); TOKEN=TENANT binds a tenant."),
     ] = None,
+    tls_cert_file: Annotated[
+        str | None, typer.Option(help="PEM certificate: serve both receivers over TLS (with --tls-key-file).")
+    ] = None,
+    tls_key_file: Annotated[str | None, typer.Option(help="PEM private key for --tls-cert-file.")] = None,
     redact: Annotated[
         str | None,
         typer.Option(
@@ -61,10 +65,12 @@ def serve(
             retention_days=retention_days,
             ingest_tokens=",".join(ingest_token) if ingest_token else None,
             redact=redact,
+            tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file,
         )
         try:
             collector = Collector(settings, jobs=background_jobs(settings), serve_file=serve_file(settings))
-        except ValueError as exc:  # a bad redaction pattern, for instance
+        except (ValueError, OSError) as exc:  # a bad redaction pattern, a missing certificate
             raise fail(str(exc)) from None
         if not collector.auth.enabled and not _is_loopback(settings.host):
             err_console.print(

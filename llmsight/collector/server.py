@@ -66,8 +66,11 @@ class Collector:
         self.spool: Spool | None = None
         self.pipeline: Pipeline | None = None
         self.exporter: ClickHouseExporter | None = None
+        if bool(s.tls_cert_file) != bool(s.tls_key_file):
+            raise ValueError("TLS needs both a certificate and a key (--tls-cert-file and --tls-key-file)")
+        scheme = "https" if s.tls_cert_file else "http"
         self.endpoints = Endpoints(
-            http=f"http://{s.host}:{s.http_port}",
+            http=f"{scheme}://{s.host}:{s.http_port}",
             grpc=f"{s.host}:{s.grpc_port}",
             query=f"http://127.0.0.1:{s.query_port}" if s.query_port else None,
         )
@@ -114,6 +117,8 @@ class Collector:
                 lifespan="off",
                 access_log=False,
                 timeout_graceful_shutdown=30,
+                ssl_certfile=s.tls_cert_file or None,
+                ssl_keyfile=s.tls_key_file or None,
             )
         )
         servers: list[uvicorn.Server] = [http]
@@ -133,7 +138,9 @@ class Collector:
         for server in servers:
             _check_port_free(server.config.host, server.config.port)
         _check_port_free(s.host, s.grpc_port)
-        grpc_server = build_grpc_server(self.pipeline, self.auth, f"{s.host}:{s.grpc_port}", s.max_body_bytes)
+        grpc_server = build_grpc_server(
+            self.pipeline, self.auth, f"{s.host}:{s.grpc_port}", s.max_body_bytes, self._grpc_credentials()
+        )
         self.exporter.start()
         await grpc_server.start()
         tasks = [asyncio.create_task(server.serve()) for server in servers]
@@ -160,6 +167,16 @@ class Collector:
             await asyncio.to_thread(self.spool.close)
             await asyncio.to_thread(self.exporter.stop)
             self._remove_serve_file()
+
+    def _grpc_credentials(self) -> Any:
+        s = self.settings
+        if not s.tls_cert_file:
+            return None
+        import grpc
+
+        key = Path(s.tls_key_file).read_bytes()
+        cert = Path(s.tls_cert_file).read_bytes()
+        return grpc.ssl_server_credentials([(key, cert)])
 
     async def _every(self, interval: float, job: BackgroundJob) -> None:
         while True:
