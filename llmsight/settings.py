@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     # Store
     clickhouse_url: str = Field(DEFAULT_STORE, description="chdb://PATH (embedded) or http(s)://user:pass@host:8123/db")
     retention_days: int = Field(30, description="Days of data kept by ClickHouse TTL; 0 keeps everything")
+    retention_per_table: str = Field(
+        "", description="Per-table days overriding retention_days: otel_logs=7,evaluations=365"
+    )
 
     # Collector
     host: str = "127.0.0.1"

@@ -29,7 +29,7 @@ def init(
     """
     from llmsight.store.client import open_client
     from llmsight.store.prices import load_catalog, reprice_all
-    from llmsight.store.schema import init_schema
+    from llmsight.store.schema import init_schema, parse_retention_overrides
     from llmsight.store.url import parse_store_url
 
     with user_errors():
@@ -38,13 +38,17 @@ def init(
         if store.embedded and running_query_url(settings):
             raise fail("`llmsight serve` owns this store and already created its schema; stop it to run db init")
         client = open_client(store, database=False)
-        report = init_schema(client, store, settings.retention_days)
+        try:
+            overrides = parse_retention_overrides(settings.retention_per_table)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        report = init_schema(client, store, settings.retention_days, overrides)
         client.database = store.database
         models = load_catalog(client, store.database)
         priced = reprice_all(client, store.database)
     console.print(f"store      {store.display()}")
     console.print(f"schema     version {report.version_before} -> {report.version_after}")
-    console.print(f"retention  {settings.retention_days or 'forever'} days")
+    console.print(f"retention  {settings.retention_days or 'forever'} days" + (f", {overrides}" if overrides else ""))
     console.print(f"prices     {models} catalogue models loaded, {priced} models seen in calls priced")
 
 

@@ -34,7 +34,7 @@ from llmsight.collector.telemetry import Telemetry
 from llmsight.settings import Settings
 from llmsight.store.client import open_client
 from llmsight.store.prices import load_catalog
-from llmsight.store.schema import init_schema
+from llmsight.store.schema import init_schema, parse_retention_overrides
 from llmsight.store.url import parse_store_url
 
 log = logging.getLogger("llmsight.collector")
@@ -61,6 +61,7 @@ class Collector:
         self.store = parse_store_url(s.clickhouse_url)
         self.telemetry = Telemetry()
         self.auth = TokenAuth(s.ingest_tokens)
+        self.retention_overrides = parse_retention_overrides(s.retention_per_table)  # ValueError for the user
         redact = redaction_processor(s.redact, s.redact_attributes, self.telemetry)
         self.processors = ([redact] if redact else []) + self.processors
         self.spool: Spool | None = None
@@ -86,7 +87,12 @@ class Collector:
     def init_store(self) -> None:
         client = open_client(self.store, database=False)
         try:
-            init_schema(client, self.store, self.settings.retention_days)
+            init_schema(
+                client,
+                self.store,
+                self.settings.retention_days,
+                self.retention_overrides,
+            )
             client.database = self.store.database
             if not int(client.command("SELECT count() FROM price_catalog")):
                 load_catalog(client, self.store.database)

@@ -80,8 +80,24 @@ def current_version(client: Client, database: str) -> int:
     return int(client.command(f"SELECT max(Version) FROM `{database}`.schema_migrations") or 0)
 
 
-def init_schema(client: Client, store: StoreURL, retention_days: int = 30) -> SchemaReport:
-    """Create or migrate the schema, then align TTLs with ``retention_days`` (0 keeps data forever)."""
+def parse_retention_overrides(spec: str) -> dict[str, int]:
+    """``otel_logs=7,evaluations=365`` -> days per table; unknown tables are an error the user sees."""
+    overrides: dict[str, int] = {}
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        table, _, days = item.partition("=")
+        if table.strip() not in TTL_COLUMNS or not days.strip().isdigit():
+            raise ValueError(f"invalid retention {item!r}: use TABLE=DAYS with TABLE one of {', '.join(TTL_COLUMNS)}")
+        overrides[table.strip()] = int(days)
+    return overrides
+
+
+def init_schema(
+    client: Client, store: StoreURL, retention_days: int = 30, retention_overrides: dict[str, int] | None = None
+) -> SchemaReport:
+    """Create or migrate the schema, then align TTLs with ``retention_days`` (0 keeps data forever),
+    or with ``retention_overrides`` for the tables it names."""
     db = f"`{store.database}`"
     client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
     client.command(
@@ -95,17 +111,20 @@ def init_schema(client: Client, store: StoreURL, retention_days: int = 30) -> Sc
             client.command(render(filename, store, retention_days))
             applied.append(filename)
         client.command(f"INSERT INTO {db}.schema_migrations (Version) VALUES ({version})")
-    apply_retention(client, store.database, retention_days)
+    apply_retention(client, store.database, retention_days, retention_overrides)
     return SchemaReport(store.database, before, max(before, SCHEMA_VERSION), applied)
 
 
-def apply_retention(client: Client, database: str, retention_days: int) -> None:
-    """Make every table's TTL match ``retention_days``; cheap when it already does."""
+def apply_retention(
+    client: Client, database: str, retention_days: int, overrides: dict[str, int] | None = None
+) -> None:
+    """Make every table's TTL match its configured days; cheap when it already does."""
     for table, column in TTL_COLUMNS.items():
+        days = (overrides or {}).get(table, retention_days)
         ddl = str(client.command(f"SHOW CREATE TABLE `{database}`.`{table}`"))
-        wanted = f"toIntervalDay({retention_days})"
+        wanted = f"toIntervalDay({days})"
         has_ttl = "TTL " in ddl
-        if retention_days > 0 and wanted not in ddl:
+        if days > 0 and wanted not in ddl:
             client.command(f"ALTER TABLE `{database}`.`{table}` MODIFY TTL {column} + {wanted}")
-        elif retention_days <= 0 and has_ttl:
+        elif days <= 0 and has_ttl:
             client.command(f"ALTER TABLE `{database}`.`{table}` REMOVE TTL")

@@ -66,12 +66,19 @@ def test_db_init_is_idempotent(chdb_path):
     first = runner.invoke(app, ["db", "init", "--clickhouse-url", url])
     assert first.exit_code == 0, first.output
     assert "version 0 -> 1" in first.output
-    second = runner.invoke(app, ["db", "init", "--clickhouse-url", url, "--retention-days", "7"])
+    second = runner.invoke(
+        app,
+        ["db", "init", "--clickhouse-url", url, "--retention-days", "7"],
+        env={"LLMSIGHT_RETENTION_PER_TABLE": "evaluations=365"},
+    )
     assert second.exit_code == 0 and "version 1 -> 1" in second.output
     from llmsight.store.client import open_client
 
     client = open_client(url)
     assert "toIntervalDay(7)" in client.command("SHOW CREATE TABLE otel_traces")
+    assert "toIntervalDay(365)" in client.command("SHOW CREATE TABLE evaluations")
+    bad = runner.invoke(app, ["db", "init", "--clickhouse-url", url], env={"LLMSIGHT_RETENTION_PER_TABLE": "nope=3"})
+    assert bad.exit_code == 2 and "invalid retention" in bad.output
     assert int(client.command("SELECT count() FROM price_catalog")) > 100
 
 
