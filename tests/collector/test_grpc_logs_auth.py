@@ -103,3 +103,29 @@ def test_query_endpoint_reads_but_never_writes(collector, store_url):
     with pytest.raises(Exception, match="(?i)readonly"):
         client.command("DROP TABLE llm_calls")
     assert client.query("SELECT count() FROM llm_calls WHERE ServiceName = 'via-proxy'").result_rows == [(4,)]
+
+
+def test_query_endpoint_asks_for_the_same_token(collector_factory, store_url):
+    from llmsight.store.url import parse_store_url
+
+    collector = collector_factory(ingest_tokens="q-token")
+    database = parse_store_url(store_url).database
+    url = f"{collector.endpoints.query}/?database={database}"
+    assert httpx.post(url, content="SELECT 1").status_code == 401
+    assert httpx.post(url, content="SELECT 1", headers={"Authorization": "Bearer nope"}).status_code == 401
+    ok = httpx.post(url, content="SELECT 41 + 1", headers={"Authorization": "Bearer q-token"})
+    assert ok.status_code == 200 and ok.text.strip() == "42"
+
+
+def test_serve_warns_loudly_when_exposed_without_a_token(monkeypatch):
+    from typer.testing import CliRunner
+
+    from llmsight.cli import serve as serve_module
+    from llmsight.cli.main import app
+
+    # stop right after the checks and the banner: nothing is served
+    monkeypatch.setattr(serve_module.asyncio, "run", lambda coro: coro.close())
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--clickhouse-url", "chdb:///tmp/unused-x"])
+    assert "WARNING" in result.output and "without an ingest token" in result.output
+    quiet = CliRunner().invoke(app, ["serve", "--host", "127.0.0.1", "--clickhouse-url", "chdb:///tmp/unused-x"])
+    assert "WARNING" not in quiet.output
