@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from llmsight.demo.background_server import BackgroundServer
 
 DEFAULT_MODEL = "gpt-fake-1"
 
@@ -263,23 +262,18 @@ def default_reply(request: RecordedRequest) -> Reply:
     return error(404, f"fake server has no route {request.path}", kind="not_found")
 
 
-class FakeOpenAI:
+class FakeOpenAI(BackgroundServer):
     """The server; runs uvicorn in a daemon thread on a free 127.0.0.1 port."""
+
+    name = "fake-openai"
 
     def __init__(self, handler: Callable[[RecordedRequest], Reply | None] | None = None) -> None:
         self.handler = handler
         self.requests: list[RecordedRequest] = []
         self._queue: deque[Script] = deque()
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
         app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["GET", "POST", "DELETE"])])
         self.app = app
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     @property
     def last_request(self) -> RecordedRequest:
@@ -328,32 +322,3 @@ class FakeOpenAI:
 
         return StreamingResponse(sse(), status_code=reply.status, media_type="text/event-stream",
                                  headers=reply.headers)
-
-    def start(self) -> FakeOpenAI:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
-                                        name=f"fake-openai-{self.port}")
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("fake OpenAI server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()

@@ -16,20 +16,19 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from llmsight.demo import judge, knowledge
+from llmsight.demo.background_server import BackgroundServer
 
 JUDGE_MODEL = "demo-judge"
 APP_MODEL = "gpt-4o-mini"  # priced by genai-prices, so the demo's cost columns are filled
@@ -72,8 +71,10 @@ def _best_sentences(question: str, context: str) -> str:
     return ". ".join(s.rstrip(".") for s in best) + "."
 
 
-class DemoModelServer:
+class DemoModelServer(BackgroundServer):
     """Runs in a daemon thread on 127.0.0.1 and a free port; ``base_url`` is what the openai client needs."""
+
+    name = "llmsight-demo-model"
 
     def __init__(self, seed: int = 7, latency_s: tuple[float, float] = (0.005, 0.04)) -> None:
         self._rng = random.Random(seed)
@@ -81,19 +82,12 @@ class DemoModelServer:
         self.latency_s = latency_s
         self.outcomes: Counter[str] = Counter()
         self.judge_calls = 0
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     # --- app mode ---
 
@@ -206,38 +200,6 @@ class DemoModelServer:
         return StreamingResponse(sse(), media_type="text/event-stream")
 
     # --- lifecycle ---
-
-    def start(self) -> DemoModelServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="llmsight-demo-model"
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the demo model server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> DemoModelServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
 
 
 def _error(status: int, message: str, kind: str, code: str | None = None, headers: dict | None = None) -> Response:
