@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -273,48 +274,43 @@ def report(
     if output == "json":
         console.print_json(json.dumps(rep.as_dict(), default=str))
         return
-    quality = Table(title=f"Quality, last {last}")
-    for col in (
-        "metric",
-        "judge",
-        "avg score",
-        "pass rate",
-        "threshold",
-        "violations",
-        "scored",
-        "n/a",
-        "parse err",
-        "judge err",
-        "judge cost",
-    ):
-        quality.add_column(col, justify="left" if col in ("metric", "judge") else "right")
+    # One judge (the usual case) goes in the title, so the table fits 80 columns.
+    judges = sorted({m.judge_model for m in rep.metrics})
+    one_judge = len(judges) <= 1
+    title = f"Quality, last {last}" + (f", judge {judges[0]}" if one_judge and judges else "")
+    quality = Table(title=title, box=box.SIMPLE_HEAD)
+    columns = ["metric", *([] if one_judge else ["judge"]), "avg", "pass", "thr", "viol", "scored", "n/a", "errors",
+               "cost"]  # fmt: skip
+    for col in columns:
+        quality.add_column(col, justify="left" if col in ("metric", "judge") else "right", no_wrap=True)
     for m in rep.metrics:
         quality.add_row(
             m.metric,
-            m.judge_model,
+            *([] if one_judge else [m.judge_model]),
             _fmt(m.avg_score),
             _pct(m.pass_rate),
             f"{m.threshold:g}",
             str(m.violations),
             str(m.scored),
             str(m.not_applicable),
-            str(m.parse_errors),
-            str(m.judge_errors),
+            str(m.parse_errors + m.judge_errors),
             f"${m.judge_cost:,.4f}",
         )
+    quality.caption = "avg: mean score 1-5; pass: scored at or above thr; errors: parse + judge errors; cost: judge's"
     if not rep.metrics:
         quality.caption = (
             "no evaluations in this window (run `llmsight evaluate`, or set LLMSIGHT_JUDGE_MODEL for serve)"
         )
     console.print(quality)
     if rep.worst:
-        samples = Table(title="Worst samples")
-        for col in ("metric", "score", "trace id", "service", "judge's reason"):
-            samples.add_column(col, overflow="fold")
+        samples = Table(title="Worst samples (llmsight trace ID shows one)", box=box.SIMPLE_HEAD)
+        samples.add_column("metric", no_wrap=True)
+        samples.add_column("score", justify="right", no_wrap=True)
+        samples.add_column("trace", no_wrap=True)
+        samples.add_column("judge's reason", overflow="fold", ratio=1)
         for s in rep.worst:
-            samples.add_row(
-                s.metric, str(s.score), s.trace_id, s.service, s.reason[:160] + ("…" if len(s.reason) > 160 else "")
-            )
+            reason = s.reason[:160] + ("…" if len(s.reason) > 160 else "")
+            samples.add_row(s.metric, str(s.score), s.trace_id[:12], reason)
         console.print(samples)
     calls = rep.calls
     ops = Table(title=f"Calls, last {last}")
