@@ -11,7 +11,8 @@ WORKDIR /src
 COPY pyproject.toml README* ./
 COPY llmsight ./llmsight
 RUN pip install ".[all]" \
-    && useradd --system --uid 10001 --home-dir /var/lib/llmsight --create-home llmsight
+    && useradd --system --uid 10001 --home-dir /var/lib/llmsight --create-home llmsight \
+    && install -d -o llmsight /var/lib/llmsight/spool   # a volume mounted here inherits the owner
 
 USER llmsight
 WORKDIR /var/lib/llmsight
