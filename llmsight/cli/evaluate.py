@@ -142,6 +142,14 @@ def evaluate(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, help="Judge calls in flight (default: 4).", show_default=False)
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="I/N: judge only shard I of N of the sample, so N workers share it (e.g. 0/3, 1/3, 2/3).",
+            show_default=False,
+        ),
+    ] = None,
     rubrics_dir: Annotated[
         str | None,
         typer.Option(
@@ -178,6 +186,7 @@ def evaluate(
             model=model,
             score_mode=score_mode,
             concurrency=concurrency,
+            shard=shard,
             rubrics_dir=rubrics_dir,
         )
         if not dry_run:

@@ -63,6 +63,7 @@ class EvaluatorConfig:
     max_spans_per_run: int = 500
     rubrics_dir: str = ""
     emit_events: bool = True
+    shard: str = ""  # "I/N": this worker judges shard I of N (several evaluator workers, one sample)
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> EvaluatorConfig:
@@ -85,6 +86,7 @@ class EvaluatorConfig:
             max_calls_per_hour=_env("LLMSIGHT_JUDGE_MAX_CALLS_PER_HOUR", int, 1000),
             max_spans_per_run=_env("LLMSIGHT_EVALUATOR_MAX_SPANS_PER_RUN", int, 500),
             rubrics_dir=_env("LLMSIGHT_RUBRICS_DIR", str, ""),
+            shard=_env("LLMSIGHT_EVALUATOR_SHARD", str, ""),
         )
         names = {f.name for f in fields(cls)}
         unknown = set(overrides) - names
@@ -102,7 +104,17 @@ class EvaluatorConfig:
             raise EvaluatorConfigError(f"score mode {self.score_mode!r}: use 'integer' or 'weighted'")
         if self.concurrency < 1:
             raise EvaluatorConfigError("concurrency must be at least 1")
+        self.shard_tuple()  # raises for a malformed shard
         return self
+
+    def shard_tuple(self) -> tuple[int, int]:
+        """``"1/3"`` -> ``(1, 3)``; empty means the whole sample."""
+        if not self.shard:
+            return (0, 1)
+        index, _, count = self.shard.partition("/")
+        if not (index.strip().isdigit() and count.strip().isdigit()) or not 0 <= int(index) < int(count):
+            raise EvaluatorConfigError(f"shard {self.shard!r}: use I/N with 0 <= I < N, e.g. 0/3")
+        return (int(index), int(count))
 
     def require_judge(self) -> None:
         """Raise a readable error naming the env vars when no usable judge is configured."""

@@ -74,8 +74,12 @@ def select_candidates(
     service: str = "",
     model: str = "",
     limit: int = 500,
+    shard: tuple[int, int] = (0, 1),
 ) -> list[dict[str, Any]]:
     """Sampled calls in the window with at least one planned (metric, prompt version) not yet done.
+
+    ``shard=(i, n)`` keeps the calls whose span id hashes to ``i`` of ``n``, so ``n`` evaluator
+    workers share the sample without judging a call twice (a second hash, independent of sampling).
 
     Each row carries ``_done``: the metrics already final for it, so the worker judges only the rest.
     """
@@ -90,6 +94,9 @@ def select_candidates(
         f"toString(Operation) NOT IN ({', '.join(quote(o) for o in SKIPPED_OPERATIONS)})",
         f"SpanId NOT IN (SELECT SpanId FROM ({done}) GROUP BY SpanId HAVING count() >= {len(plans)})",
     ]
+    index, count = shard
+    if count > 1:
+        where.append(f"sipHash64(SpanId) % {int(count)} = {int(index)}")
     if service:
         where.append(f"ServiceName = {quote(service)}")
     if model:

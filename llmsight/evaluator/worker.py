@@ -128,6 +128,7 @@ def plan(client: Client, database: str, cfg: EvaluatorConfig) -> tuple[list[Task
         service=cfg.service,
         model=cfg.model,
         limit=cfg.max_spans_per_run,
+        shard=cfg.shard_tuple(),
     )
     needs_context = any("context" in m.requires for m in metrics)
     retrieved = retrieval_documents(client, database, candidates) if needs_context else {}

@@ -57,3 +57,19 @@ def test_final_statuses_are_skipped_and_judge_errors_retried(store_client, datab
     new_version = select_candidates(store_client, database, judge_model="j", plans=[("coherence", "v2")],
                                     sample_rate=1.0, since_s=3600)
     assert len(new_version) == 4
+
+
+def test_shards_split_the_sample_without_overlap(store_client, database):
+    import pytest
+
+    from llmsight.evaluator.config import EvaluatorConfig, EvaluatorConfigError
+
+    insert_calls(store_client, [Call() for _ in range(600)])
+    whole = picks(store_client, database, 0.5)
+    shards = [picks(store_client, database, 0.5, shard=(i, 3)) for i in range(3)]
+    assert set().union(*shards) == whole
+    assert sum(len(s) for s in shards) == len(whole)  # disjoint: no call judged by two workers
+    assert all(len(s) > len(whole) // 6 for s in shards)  # and each worker gets a real share
+    assert EvaluatorConfig(shard="2/3").shard_tuple() == (2, 3)
+    with pytest.raises(EvaluatorConfigError, match="shard"):
+        EvaluatorConfig(shard="3/3").validated()
