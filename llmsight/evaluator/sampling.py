@@ -22,6 +22,7 @@ CALL_COLUMNS = (
     "TraceId",
     "SpanId",
     "ServiceName",
+    "Environment",
     "Model",
     "Provider",
     "Operation",

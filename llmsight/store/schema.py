@@ -30,6 +30,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "009_llm_calls_mv.sql",
         "010_evaluations.sql",
     ],
+    2: ["011_evaluations_environment.sql"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -112,7 +113,7 @@ def init_schema(
             applied.append(filename)
         client.command(f"INSERT INTO {db}.schema_migrations (Version) VALUES ({version})")
     apply_retention(client, store.database, retention_days, retention_overrides)
-    return SchemaReport(store.database, before, max(before, SCHEMA_VERSION), applied)
+    return SchemaReport(store.database, before, max(before, *MIGRATIONS), applied)
 
 
 def apply_retention(
