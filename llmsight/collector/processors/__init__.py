@@ -1,1 +1,1 @@
-"""Processors sit between receivers and the exporter: batching, redaction."""
+"""Processors change rows between the spool and the insert (redaction); batching is the exporter's."""
