@@ -122,6 +122,8 @@ def main() -> None:
         drained = time.perf_counter() - started
         done.set()
         stored_metric = collector.telemetry.get("llmsight_stored_spans_total")
+        inserts = collector.telemetry.get("llmsight_inserts_total")
+        insert_s = collector.telemetry.get("llmsight_insert_seconds_total")
         collector.stop_thread()
         client = open_client(f"chdb://{tmp}/store")
         stored = int(client.command("SELECT count() FROM otel_traces"))
@@ -141,6 +143,7 @@ def main() -> None:
     print(f"{'spans stored (otel_traces rows)':<44} {stored:>12,}  ({unique:,} distinct span ids)")
     print(f"{'acknowledged rate while sending':<44} {acked * BATCH / sending:>12,.0f} spans/s")
     print(f"{'stored rate until drained':<44} {stored / drained:>12,.0f} spans/s ({drained:.0f} s)")
+    print(f"{'ClickHouse inserts, time in them':<44} {inserts:>12,.0f}  {insert_s:.1f} s")
     print(f"{'peak spool':<44} {max(spool_peak) / 2**20:>12,.0f} MiB (cap {args.spool_mb} MiB)")
     print(f"{'collector process RSS: start / peak':<44} {peak[0]:>6,.0f} / {max(peak):,.0f} MiB")
     ok = acked * BATCH == stored == stored_metric

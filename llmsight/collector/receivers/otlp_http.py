@@ -132,7 +132,7 @@ def build_http_app(
                     raise HTTPError(429, "collector is busy, retry later", retry_after=1) from None
                 except SpoolFull:
                     raise HTTPError(
-                        503, "spool full: storage is behind or unavailable, retry later", retry_after=5
+                        503, "spool full: storage is behind or unavailable, retry later", retry_after=2
                     ) from None
                 except OSError as exc:
                     raise HTTPError(503, f"cannot write the spool: {exc.strerror or exc}", retry_after=5) from None
