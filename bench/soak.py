@@ -146,6 +146,8 @@ def main() -> None:
     print(f"{'ClickHouse inserts, time in them':<44} {inserts:>12,.0f}  {insert_s:.1f} s")
     print(f"{'peak spool':<44} {max(spool_peak) / 2**20:>12,.0f} MiB (cap {args.spool_mb} MiB)")
     print(f"{'collector process RSS: start / peak':<44} {peak[0]:>6,.0f} / {max(peak):,.0f} MiB")
+    quarters = [peak[min(len(peak) - 1, int(len(peak) * q))] for q in (0.25, 0.5, 0.75)] + [peak[-1]]
+    print(f"{'RSS at 25% / 50% / 75% / end of the run':<44} " + " / ".join(f"{r:,.0f}" for r in quarters) + " MiB")
     ok = acked * BATCH == stored == stored_metric
     print(f"acknowledged == stored: {'yes' if ok else 'NO'}")
     sys.exit(0 if ok else 1)
