@@ -29,7 +29,7 @@ def test_command_without_cli_dependencies_names_the_extra(monkeypatch, capsys):
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "typer", None)  # as if typer were not installed
     with pytest.raises(SystemExit) as info:
-        cli.main()
+        cli.run()
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "pip install 'llmsight[all]'" in err and "typer" in err

@@ -1,6 +1,6 @@
 """The ``llmsight`` command line (typer + rich).
 
-``main`` is the console script. It is importable from the light base install, which has no CLI
+``run`` is the console script. It is importable from the light base install, which has no CLI
 dependencies, so it can say which extra to install instead of failing with an import error.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 
-def main() -> None:
+def run() -> None:
     try:
         from llmsight.cli.main import app
     except ModuleNotFoundError as exc:
