@@ -49,27 +49,31 @@ class Pipeline:
     async def ingest_traces(
         self, request: ExportTraceServiceRequest, raw: bytes | None, nbytes: int, principal: Principal
     ) -> IngestResult:
-        """``raw`` is the request's protobuf encoding when the sender used protobuf (saves re-encoding)."""
-        with self._admit(nbytes):
-            kept, rejected, errors = validate_spans(request)
-            self.telemetry.add("llmsight_received_spans_total", kept + rejected)
-            return await self._spool("traces", request, None if rejected else raw, kept, rejected, errors, principal)
+        """``raw`` is the request's protobuf encoding when the sender used protobuf (saves re-encoding).
+
+        Callers hold an ``admit()`` for the request while they read, parse and ingest it."""
+        kept, rejected, errors = validate_spans(request)
+        self.telemetry.add("llmsight_received_spans_total", kept + rejected)
+        return await self._spool("traces", request, None if rejected else raw, kept, rejected, errors, principal)
 
     async def ingest_logs(
         self, request: ExportLogsServiceRequest, raw: bytes | None, nbytes: int, principal: Principal
     ) -> IngestResult:
-        with self._admit(nbytes):
-            kept, rejected, errors = validate_logs(request)
-            self.telemetry.add("llmsight_received_log_records_total", kept + rejected)
-            return await self._spool("logs", request, None if rejected else raw, kept, rejected, errors, principal)
+        kept, rejected, errors = validate_logs(request)
+        self.telemetry.add("llmsight_received_log_records_total", kept + rejected)
+        return await self._spool("logs", request, None if rejected else raw, kept, rejected, errors, principal)
 
     async def ingest_metrics(self, request: object) -> IngestResult:
         points = count_metric_points(request)  # type: ignore[arg-type]
         self.telemetry.add("llmsight_received_metric_points_total", points)
         return IngestResult(accepted=points, rejected=0)
 
-    def _admit(self, nbytes: int) -> _Admission:
-        # One request larger than the whole bound is still admitted when nothing else is in flight.
+    def admit(self, nbytes: int) -> _Admission:
+        """Count a request as in flight from before its body is read until it is spooled.
+
+        Raises QueueFull when that would pass ``max_inflight_bytes``; one request larger than the
+        whole bound is still admitted when nothing else is in flight.
+        """
         if self.inflight_bytes and self.inflight_bytes + nbytes > self.max_inflight_bytes:
             raise QueueFull("too much data in flight")
         return _Admission(self, nbytes)
@@ -109,8 +113,14 @@ class _Admission:
     def __init__(self, pipeline: Pipeline, nbytes: int) -> None:
         self.pipeline, self.nbytes = pipeline, nbytes
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> _Admission:
         self.pipeline.inflight_bytes += self.nbytes
+        return self
+
+    def resize(self, nbytes: int) -> None:
+        """The real size, once the body is read and decompressed."""
+        self.pipeline.inflight_bytes += nbytes - self.nbytes
+        self.nbytes = nbytes
 
     def __exit__(self, *exc: object) -> None:
         self.pipeline.inflight_bytes -= self.nbytes

@@ -26,9 +26,11 @@ async def _principal(auth: TokenAuth, context: grpc.aio.ServicerContext) -> Prin
     return principal  # type: ignore[return-value]
 
 
-async def _run(pipeline: Pipeline, context: grpc.aio.ServicerContext, coro: Any) -> Any:
+async def _run(pipeline: Pipeline, context: grpc.aio.ServicerContext, nbytes: int, ingest: Any) -> Any:
+    """Run ``ingest()`` while the request counts as in flight, mapping refusals to OTLP's gRPC codes."""
     try:
-        return await coro
+        with pipeline.admit(nbytes):
+            return await ingest()
     except QueueFull:
         pipeline.telemetry.add("llmsight_throttled_requests_total")
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "collector is busy, retry later")
@@ -54,7 +56,9 @@ class OTLPServices:
     async def export_traces(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
         principal = await _principal(self.auth, context)
         request = await self._parse(otlp.parse_traces, body, context)
-        result = await _run(self.pipeline, context, self.pipeline.ingest_traces(request, body, len(body), principal))
+        result = await _run(
+            self.pipeline, context, len(body), lambda: self.pipeline.ingest_traces(request, body, len(body), principal)
+        )
         response = trace_service_pb2.ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.rejected_spans = result.rejected
@@ -64,7 +68,9 @@ class OTLPServices:
     async def export_logs(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
         principal = await _principal(self.auth, context)
         request = await self._parse(otlp.parse_logs, body, context)
-        result = await _run(self.pipeline, context, self.pipeline.ingest_logs(request, body, len(body), principal))
+        result = await _run(
+            self.pipeline, context, len(body), lambda: self.pipeline.ingest_logs(request, body, len(body), principal)
+        )
         response = logs_service_pb2.ExportLogsServiceResponse()
         if result.rejected:
             response.partial_success.rejected_log_records = result.rejected

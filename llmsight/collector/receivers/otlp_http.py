@@ -8,7 +8,6 @@ a full spool (ClickHouse down for long) 503, both with Retry-After so SDKs retry
 
 from __future__ import annotations
 
-import asyncio
 import json
 import zlib
 from collections.abc import Callable
@@ -121,23 +120,27 @@ def build_http_app(
                     raise HTTPError(401, "missing or invalid bearer token")
                 if encoding is None:
                     raise HTTPError(415, "unsupported Content-Type: use application/x-protobuf or application/json")
-                body = await read_body(request, max_body_bytes)
+                declared = request.headers.get("content-length", "")
                 try:
-                    message = parse(body, encoding)
-                except otlp.OTLPDecodeError as exc:
-                    raise HTTPError(400, str(exc)) from None
-                try:
-                    result = await ingest(message, body if encoding == "protobuf" else None, len(body), principal)
+                    admission = pipeline.admit(int(declared) if declared.isdigit() else 0)
                 except QueueFull:
                     raise HTTPError(429, "collector is busy, retry later", retry_after=1) from None
+                try:
+                    with admission:
+                        body = await read_body(request, max_body_bytes)
+                        admission.resize(len(body))
+                        try:
+                            message = parse(body, encoding)
+                        except otlp.OTLPDecodeError as exc:
+                            raise HTTPError(400, str(exc)) from None
+                        raw = body if encoding == "protobuf" else None
+                        result = await ingest(message, raw, len(body), principal)
                 except SpoolFull:
                     raise HTTPError(
                         503, "spool full: storage is behind or unavailable, retry later", retry_after=2
                     ) from None
                 except OSError as exc:
                     raise HTTPError(503, f"cannot write the spool: {exc.strerror or exc}", retry_after=5) from None
-                except asyncio.CancelledError:
-                    raise
                 return _success_body(make_response(result), encoding)
             except HTTPError as err:
                 telemetry.add("llmsight_rejected_requests_total")
