@@ -116,7 +116,7 @@ def background_jobs(settings) -> list:
     def resolve_model_prices() -> None:
         client = open_client(store)
         try:
-            resolve_prices(client, store.database)
+            resolve_prices(client, store.database, since_s=3600)  # recent calls only: this runs every 15 s
         finally:
             client.close()
 

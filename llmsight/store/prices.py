@@ -86,12 +86,17 @@ def find_price(provider_name: str, model_name: str) -> tuple[str, str, float, fl
     return None
 
 
-def resolve_prices(client: Client, database: str) -> int:
-    """Price every (provider, model) in llm_calls that has no price yet; returns how many were added."""
+def resolve_prices(client: Client, database: str, since_s: int | None = None) -> int:
+    """Price every (provider, model) in llm_calls that has no price yet; returns how many were added.
+
+    ``since_s`` looks only at recent calls: the collector runs this every few seconds and must not
+    scan months of calls each time (``llmsight db init`` scans everything).
+    """
     db = f"`{database}`"
+    window = f"AND Timestamp >= now64(9) - toIntervalSecond({int(since_s)}) " if since_s else ""
     unseen = client.query(
         f"SELECT DISTINCT toString(Provider), toString(Model) FROM {db}.llm_calls "
-        f"WHERE Model != '' AND (toString(Provider), toString(Model)) NOT IN "
+        f"WHERE Model != '' {window}AND (toString(Provider), toString(Model)) NOT IN "
         f"(SELECT Provider, Model FROM {db}.model_prices)"
     ).result_rows
     rows = []

@@ -135,3 +135,26 @@ def test_cost_is_computed_in_sql_from_genai_prices(collector, store_client, stor
     ).result_rows[0]
     assert expected > 0
     assert cost == pytest.approx(expected)
+
+
+def test_price_resolution_can_look_at_recent_calls_only(collector, store_client, store_url):
+    import httpx2 as httpx
+
+    from llmsight.store.prices import resolve_prices
+    from llmsight.store.url import parse_store_url
+    from tests.collector.otlp_bodies import chat_span_request
+
+    database = parse_store_url(store_url).database
+    request = chat_span_request(1, service="svc-window")
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    two_days = 2 * 86400 * 10**9
+    span.start_time_unix_nano -= two_days
+    span.end_time_unix_nano -= two_days
+    httpx.post(
+        f"{collector.endpoints.http}/v1/traces",
+        content=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    collector.wait_until_stored()
+    assert resolve_prices(store_client, database, since_s=3600) == 0  # the only call is two days old
+    assert resolve_prices(store_client, database) == 1  # the full scan finds its model
