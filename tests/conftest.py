@@ -53,7 +53,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def collector_factory(store_url: str):
+def collector_factory(store_url: str, tmp_path_factory: pytest.TempPathFactory):
     """Start real collectors (HTTP, gRPC and query receivers on free ports) on the test's store."""
     from llmsight.collector.server import Collector
     from llmsight.settings import Settings
@@ -67,6 +67,8 @@ def collector_factory(store_url: str):
             "grpc_port": free_port(),
             "query_port": free_port(),
             "batch_timeout_ms": 20,
+            # each collector its own spool: the chDB directory is shared by the whole session
+            "spool_dir": str(tmp_path_factory.mktemp("spool")),
         }
         values.update(overrides)
         collector = Collector(Settings(**values))  # type: ignore[arg-type]

@@ -32,7 +32,7 @@ from llmsight.collector.receivers.otlp_http import build_http_app
 from llmsight.collector.spool import Spool
 from llmsight.collector.telemetry import Telemetry
 from llmsight.settings import Settings
-from llmsight.store.client import open_client
+from llmsight.store.client import StoreUnavailableError, open_client
 from llmsight.store.prices import load_catalog
 from llmsight.store.schema import init_schema, parse_retention_overrides
 from llmsight.store.url import parse_store_url
@@ -62,6 +62,7 @@ class Collector:
         self.telemetry = Telemetry()
         self.auth = TokenAuth(s.ingest_tokens)
         self.retention_overrides = parse_retention_overrides(s.retention_per_table)  # ValueError for the user
+        self.store_error = ""  # set while a ClickHouse server is unreachable since start
         redact = redaction_processor(s.redact, s.redact_attributes, self.telemetry)
         self.processors = ([redact] if redact else []) + self.processors
         self.spool: Spool | None = None
@@ -84,6 +85,19 @@ class Collector:
     def open_client(self, **settings: Any) -> Any:
         return open_client(self.store, **settings)
 
+    def _writer_client(self) -> Any:
+        """The exporter's client; creates the schema first if ClickHouse was down at start."""
+        if self.store_error:
+            self.init_store()
+            log.warning("ClickHouse is reachable again; schema ready, inserting the spool")
+            self.store_error = ""
+        return self.open_client()
+
+    def health(self) -> dict[str, str]:
+        if self.store_error:
+            return {"status": "degraded", "store": self.store_error}
+        return {"status": "ok"}
+
     def init_store(self) -> None:
         client = open_client(self.store, database=False)
         try:
@@ -104,19 +118,31 @@ class Collector:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         s = self.settings
-        self.init_store()
-        # The spool is opened after the schema exists: its exporter replays leftovers at once.
+        try:
+            self.init_store()
+        except StoreUnavailableError as exc:
+            if self.store.embedded:
+                raise  # an embedded store that cannot be opened is a user error, not an outage
+            # A server that is down at start is an outage like any other: accept data into the
+            # spool; the exporter creates the schema when it first reaches ClickHouse.
+            log.warning("%s; accepting data into the spool and retrying", exc)
+            self.store_error = str(exc)
         self.spool = Spool(s.spool_path, s.spool_max_bytes)
         self.pipeline = Pipeline(self.spool, self.telemetry, s.queue_max_bytes)
         self.exporter = ClickHouseExporter(
-            self.open_client, self.spool, self.telemetry, s.batch_max_spans, s.batch_timeout_ms / 1000, self.processors
+            self._writer_client,
+            self.spool,
+            self.telemetry,
+            s.batch_max_spans,
+            s.batch_timeout_ms / 1000,
+            self.processors,
         )
         spool, pipeline = self.spool, self.pipeline
         self.telemetry.gauge("llmsight_spool_bytes", lambda: float(spool.size()))
         self.telemetry.gauge("llmsight_inflight_bytes", lambda: float(pipeline.inflight_bytes))
         http = uvicorn.Server(
             uvicorn.Config(
-                build_http_app(self.pipeline, self.auth, s.max_body_bytes, self.telemetry.render),
+                build_http_app(self.pipeline, self.auth, s.max_body_bytes, self.telemetry.render, self.health),
                 host=s.host,
                 port=s.http_port,
                 log_level="warning",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
 import zlib
 
 import httpx2 as httpx
@@ -242,3 +243,20 @@ def test_batch_that_clickhouse_rejects_is_set_aside_and_the_rest_goes_on(collect
     assert "llmsight_dead_letter_total 1" in httpx.get(f"{collector.endpoints.http}/metrics").text
     assert count(store_client, "ServiceName = 'poison'") == 0
     assert_still_serving(collector, store_client)
+
+
+def test_server_down_at_start_still_accepts_into_the_spool(collector_factory):
+    from tests.conftest import free_port
+
+    collector = collector_factory(clickhouse_url=f"http://default:pw@127.0.0.1:{free_port()}/otel")
+    health = httpx.get(f"{collector.endpoints.http}/healthz").json()
+    assert health["status"] == "degraded" and "cannot open store" in health["store"]
+    body = chat_span_request(4, service="early").SerializeToString()
+    response = httpx.post(f"{collector.endpoints.http}/v1/traces", content=body, headers=PROTO)
+    assert response.status_code == 200  # durable in the spool, inserted once ClickHouse is reachable
+    assert collector.spool.size() > 0
+    deadline = time.monotonic() + 10
+    while collector.telemetry.get("llmsight_insert_errors_total") == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert collector.telemetry.get("llmsight_insert_errors_total") > 0  # it keeps trying
+    collector.exporter._abandon.set()  # do not wait for a ClickHouse that will never come

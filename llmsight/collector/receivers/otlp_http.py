@@ -105,7 +105,11 @@ def _with_partial(response: Any, result: IngestResult, field: str) -> Any:
 
 
 def build_http_app(
-    pipeline: Pipeline, auth: TokenAuth, max_body_bytes: int, metrics_text: Callable[[], str]
+    pipeline: Pipeline,
+    auth: TokenAuth,
+    max_body_bytes: int,
+    metrics_text: Callable[[], str],
+    health: Callable[[], dict[str, str]] = lambda: {"status": "ok"},
 ) -> Starlette:
     telemetry = pipeline.telemetry
 
@@ -168,7 +172,8 @@ def build_http_app(
     metrics = endpoint(otlp.parse_metrics, ingest_metrics, lambda r: ExportMetricsServiceResponse())
 
     async def healthz(request: Request) -> Response:
-        return Response(json.dumps({"status": "ok"}), media_type=JSON_TYPE)
+        # 200 while degraded: the collector still accepts data (into the spool).
+        return Response(json.dumps(health()), media_type=JSON_TYPE)
 
     async def prometheus(request: Request) -> Response:
         return PlainTextResponse(metrics_text(), media_type="text/plain; version=0.0.4")
