@@ -38,6 +38,13 @@ class IngestResult:
     rejected: int
     error_message: str = ""
 
+    def fill(self, response: Any, rejected_field: str) -> Any:
+        """Set an OTLP Export*ServiceResponse's ``partial_success`` when records were rejected."""
+        if self.rejected:
+            setattr(response.partial_success, rejected_field, self.rejected)
+            response.partial_success.error_message = self.error_message
+        return response
+
 
 class Pipeline:
     def __init__(self, spool: Spool, telemetry: Telemetry, max_inflight_bytes: int = 1 << 28) -> None:

@@ -53,29 +53,23 @@ class OTLPServices:
             self.pipeline.telemetry.add("llmsight_rejected_requests_total")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
-    async def export_traces(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
+    async def _export(self, body: bytes, context: Any, parse: Any, ingest: Any, response: Any, field: str) -> Any:
         principal = await _principal(self.auth, context)
-        request = await self._parse(otlp.parse_traces, body, context)
-        result = await _run(
-            self.pipeline, context, len(body), lambda: self.pipeline.ingest_traces(request, body, len(body), principal)
-        )
-        response = trace_service_pb2.ExportTraceServiceResponse()
-        if result.rejected:
-            response.partial_success.rejected_spans = result.rejected
-            response.partial_success.error_message = result.error_message
-        return response
+        request = await self._parse(parse, body, context)
+        result = await _run(self.pipeline, context, len(body), lambda: ingest(request, body, len(body), principal))
+        return result.fill(response, field)
+
+    async def export_traces(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
+        return await self._export(
+            body, context, otlp.parse_traces, self.pipeline.ingest_traces,
+            trace_service_pb2.ExportTraceServiceResponse(), "rejected_spans",
+        )  # fmt: skip
 
     async def export_logs(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
-        principal = await _principal(self.auth, context)
-        request = await self._parse(otlp.parse_logs, body, context)
-        result = await _run(
-            self.pipeline, context, len(body), lambda: self.pipeline.ingest_logs(request, body, len(body), principal)
-        )
-        response = logs_service_pb2.ExportLogsServiceResponse()
-        if result.rejected:
-            response.partial_success.rejected_log_records = result.rejected
-            response.partial_success.error_message = result.error_message
-        return response
+        return await self._export(
+            body, context, otlp.parse_logs, self.pipeline.ingest_logs,
+            logs_service_pb2.ExportLogsServiceResponse(), "rejected_log_records",
+        )  # fmt: skip
 
     async def export_metrics(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
         await _principal(self.auth, context)

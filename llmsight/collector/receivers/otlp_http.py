@@ -97,13 +97,6 @@ def _success_body(response: Any, encoding: str) -> Response:
     return Response(json_format.MessageToJson(response, indent=None).encode(), media_type=JSON_TYPE)
 
 
-def _with_partial(response: Any, result: IngestResult, field: str) -> Any:
-    if result.rejected:
-        setattr(response.partial_success, field, result.rejected)
-        response.partial_success.error_message = result.error_message
-    return response
-
-
 def build_http_app(
     pipeline: Pipeline,
     auth: TokenAuth,
@@ -162,12 +155,12 @@ def build_http_app(
     traces = endpoint(
         otlp.parse_traces,
         pipeline.ingest_traces,
-        lambda r: _with_partial(ExportTraceServiceResponse(), r, "rejected_spans"),
+        lambda r: r.fill(ExportTraceServiceResponse(), "rejected_spans"),
     )
     logs = endpoint(
         otlp.parse_logs,
         pipeline.ingest_logs,
-        lambda r: _with_partial(ExportLogsServiceResponse(), r, "rejected_log_records"),
+        lambda r: r.fill(ExportLogsServiceResponse(), "rejected_log_records"),
     )
     metrics = endpoint(otlp.parse_metrics, ingest_metrics, lambda r: ExportMetricsServiceResponse())
 
