@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import json_format
@@ -100,21 +100,14 @@ class OTLPDecodeError(ValueError):
 
 @dataclass
 class Rows:
-    """Column-oriented rows for one table, plus what was rejected while decoding."""
+    """Column-oriented rows for one table: one list per column, in ``columns`` order."""
 
     columns: list[str]
     data: list[list[Any]]
-    rejected: int = 0
-    errors: list[str] = field(default_factory=list)
 
     @property
     def count(self) -> int:
         return len(self.data[0]) if self.data else 0
-
-    def reject(self, message: str) -> None:
-        self.rejected += 1
-        if len(self.errors) < 5:
-            self.errors.append(message)
 
 
 def any_value_to_str(value: Any) -> str:
@@ -166,13 +159,9 @@ def attributes(kvs: Any) -> dict[str, str]:
     return out
 
 
-def _hex_id(raw: bytes, size: int) -> str | None:
-    """Hex id, '' for an absent optional id, None for an id of the wrong length."""
-    if not raw:
-        return ""
-    if len(raw) != size:
-        return None
-    return raw.hex()
+def _link_id(raw: bytes, size: int) -> str:
+    """A link's id as hex; links are not validated, so an id of the wrong length is stored as ''."""
+    return raw.hex() if len(raw) == size else ""
 
 
 def parse_traces(body: bytes, content_type: str) -> ExportTraceServiceRequest:
@@ -232,59 +221,58 @@ def _hex_ids_to_base64(node: Any, depth: int = 0) -> None:
                 _hex_ids_to_base64(item, depth + 1)
 
 
+def span_is_valid(span: Any) -> bool:
+    """What a stored span needs: 16-byte trace id, 8-byte span id, optional 8-byte parent, storable times."""
+    return (
+        len(span.trace_id) == 16
+        and len(span.span_id) == 8
+        and len(span.parent_span_id) in (0, 8)
+        and span.start_time_unix_nano <= MAX_TIMESTAMP_NS
+        and span.end_time_unix_nano <= MAX_TIMESTAMP_NS
+    )
+
+
+def record_is_valid(record: Any) -> bool:
+    """Log records may have no ids, but ids that are there must have the right length."""
+    return (
+        len(record.trace_id) in (0, 16)
+        and len(record.span_id) in (0, 8)
+        and max(record.time_unix_nano, record.observed_time_unix_nano) <= MAX_TIMESTAMP_NS
+    )
+
+
 def validate_spans(request: ExportTraceServiceRequest) -> tuple[int, int, list[str]]:
-    """Drop spans with invalid ids or timestamps from ``request`` in place: (kept, rejected, messages).
+    """Drop invalid spans from ``request`` in place: (kept, rejected, messages).
 
     Cheap (no attribute is touched), so the receiver can answer ``partial_success`` before
-    the request is spooled; full decoding happens once, in the exporter.
+    the request is spooled; full decoding happens once, in the exporter, on valid spans only.
     """
-    kept = rejected = 0
-    errors: list[str] = []
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            bad = [
-                i
-                for i, span in enumerate(scope_spans.spans)
-                if len(span.trace_id) != 16
-                or len(span.span_id) != 8
-                or len(span.parent_span_id) not in (0, 8)
-                or span.start_time_unix_nano > MAX_TIMESTAMP_NS
-                or span.end_time_unix_nano > MAX_TIMESTAMP_NS
-            ]
-            for i in reversed(bad):
-                if len(errors) < 5:
-                    name = scope_spans.spans[i].name[:80]
-                    errors.append(f"span {name!r}: invalid trace_id/span_id/parent_span_id length or timestamp")
-                del scope_spans.spans[i]
-            rejected += len(bad)
-            kept += len(scope_spans.spans)
-    return kept, rejected, errors
+    groups = (scope.spans for rs in request.resource_spans for scope in rs.scope_spans)
+    return _drop_invalid(groups, span_is_valid, lambda span: f"span {span.name[:80]!r}")
 
 
 def validate_logs(request: ExportLogsServiceRequest) -> tuple[int, int, list[str]]:
-    """Drop log records with invalid ids or timestamps from ``request`` in place."""
+    """Drop invalid log records from ``request`` in place: (kept, rejected, messages)."""
+    groups = (scope.log_records for rl in request.resource_logs for scope in rl.scope_logs)
+    return _drop_invalid(groups, record_is_valid, lambda record: "log record")
+
+
+def _drop_invalid(groups: Any, is_valid: Any, describe: Any) -> tuple[int, int, list[str]]:
     kept = rejected = 0
     errors: list[str] = []
-    for resource_logs in request.resource_logs:
-        for scope_logs in resource_logs.scope_logs:
-            bad = [
-                i
-                for i, record in enumerate(scope_logs.log_records)
-                if len(record.trace_id) not in (0, 16)
-                or len(record.span_id) not in (0, 8)
-                or max(record.time_unix_nano, record.observed_time_unix_nano) > MAX_TIMESTAMP_NS
-            ]
-            for i in reversed(bad):
-                if len(errors) < 5:
-                    errors.append("log record: invalid trace_id/span_id length or timestamp")
-                del scope_logs.log_records[i]
-            rejected += len(bad)
-            kept += len(scope_logs.log_records)
+    for items in groups:
+        bad = [i for i, item in enumerate(items) if not is_valid(item)]
+        for i in reversed(bad):
+            if len(errors) < 5:
+                errors.append(f"{describe(items[i])}: invalid trace_id/span_id/parent_span_id length or timestamp")
+            del items[i]
+        rejected += len(bad)
+        kept += len(items)
     return kept, rejected, errors
 
 
 def span_rows(request: ExportTraceServiceRequest, extra_resource: dict[str, str] | None = None) -> Rows:
-    """Flatten an export request into otel_traces columns, one list per column."""
+    """Flatten a validated export request (see ``validate_spans``) into otel_traces columns."""
     rows = Rows(TRACE_COLUMNS, [[] for _ in TRACE_COLUMNS])
     (
         ts_c,
@@ -319,21 +307,12 @@ def span_rows(request: ExportTraceServiceRequest, extra_resource: dict[str, str]
             scope_name = scope_spans.scope.name
             scope_version = scope_spans.scope.version
             for span in scope_spans.spans:
-                trace_id = _hex_id(span.trace_id, 16)
-                span_id = _hex_id(span.span_id, 8)
-                parent_id = _hex_id(span.parent_span_id, 8)
-                if not trace_id or not span_id or parent_id is None:
-                    rows.reject(f"span {span.name[:80]!r}: invalid trace_id/span_id/parent_span_id length")
-                    continue
                 start = span.start_time_unix_nano
                 end = span.end_time_unix_nano
-                if start > MAX_TIMESTAMP_NS or end > MAX_TIMESTAMP_NS:
-                    rows.reject(f"span {span.name[:80]!r}: timestamp out of range")
-                    continue
                 ts_c.append(start)
-                tid_c.append(trace_id)
-                sid_c.append(span_id)
-                psid_c.append(parent_id)
+                tid_c.append(span.trace_id.hex())
+                sid_c.append(span.span_id.hex())
+                psid_c.append(span.parent_span_id.hex())
                 tstate_c.append(span.trace_state)
                 name_c.append(span.name)
                 kind = span.kind
@@ -356,8 +335,8 @@ def span_rows(request: ExportTraceServiceRequest, extra_resource: dict[str, str]
                     ev_name_c.append([])
                     ev_attr_c.append([])
                 if span.links:
-                    l_tid_c.append([_hex_id(ln.trace_id, 16) or "" for ln in span.links])
-                    l_sid_c.append([_hex_id(ln.span_id, 8) or "" for ln in span.links])
+                    l_tid_c.append([_link_id(ln.trace_id, 16) for ln in span.links])
+                    l_sid_c.append([_link_id(ln.span_id, 8) for ln in span.links])
                     l_ts_c.append([ln.trace_state for ln in span.links])
                     l_attr_c.append([attributes(ln.attributes) for ln in span.links])
                 else:
@@ -369,7 +348,7 @@ def span_rows(request: ExportTraceServiceRequest, extra_resource: dict[str, str]
 
 
 def log_rows(request: ExportLogsServiceRequest, extra_resource: dict[str, str] | None = None) -> Rows:
-    """Flatten a logs export request into otel_logs columns."""
+    """Flatten a validated logs export request (see ``validate_logs``) into otel_logs columns."""
     rows = Rows(LOG_COLUMNS, [[] for _ in LOG_COLUMNS])
     (
         ts_c,
@@ -397,18 +376,9 @@ def log_rows(request: ExportLogsServiceRequest, extra_resource: dict[str, str] |
             scope = scope_logs.scope
             scope_attrs = attributes(scope.attributes)
             for record in scope_logs.log_records:
-                trace_id = _hex_id(record.trace_id, 16)
-                span_id = _hex_id(record.span_id, 8)
-                if trace_id is None or span_id is None:
-                    rows.reject("log record: invalid trace_id/span_id length")
-                    continue
-                ts = record.time_unix_nano or record.observed_time_unix_nano
-                if ts > MAX_TIMESTAMP_NS:
-                    rows.reject("log record: timestamp out of range")
-                    continue
-                ts_c.append(ts)
-                tid_c.append(trace_id)
-                sid_c.append(span_id)
+                ts_c.append(record.time_unix_nano or record.observed_time_unix_nano)
+                tid_c.append(record.trace_id.hex())
+                sid_c.append(record.span_id.hex())
                 flags_c.append(record.flags & 0xFF)
                 number = record.severity_number
                 sev_t_c.append(record.severity_text or (SEVERITY_TEXT[number] if 0 <= number < 25 else ""))
