@@ -67,6 +67,7 @@ class Spool:
         self._file = open(self._path(self._segment), "ab")  # noqa: SIM115 (held open for appends)
         self._offset = 0
         self.written: Position = (self._segment, 0)
+        self._uncommitted = self._measure()
         self._save_checkpoint()
         self._writer = threading.Thread(target=self._write_loop, name="llmsight-spool", daemon=True)
         self._writer.start()
@@ -74,13 +75,17 @@ class Spool:
     # --- appending (receivers) ---
 
     def size(self) -> int:
-        """Bytes of spooled data not yet committed to ClickHouse."""
+        """Bytes of spooled data not yet committed to ClickHouse (kept in memory: asked on every request)."""
+        return self._uncommitted
+
+    def _measure(self) -> int:
+        """Recount uncommitted bytes from the files: at start and on each commit, not per request."""
         total = 0
         for segment in self._segments():
             if segment >= self.committed[0]:
                 with contextlib.suppress(OSError):
                     total += self._path(segment).stat().st_size
-        return total - self.committed[1]
+        return max(0, total - self.committed[1])
 
     async def append(self, payload: bytes) -> None:
         """Write a record durably; returns once it is fsync'd. Raises SpoolFull at the cap."""
@@ -119,6 +124,7 @@ class Spool:
                 error = exc
             with self._cond:
                 self.written = (self._segment, self._offset)
+                self._uncommitted += sum(len(record) for record, _, _ in batch)
                 self._cond.notify_all()
             for _, loop, future in batch:
                 loop.call_soon_threadsafe(_finish, future, error)
@@ -189,7 +195,9 @@ class Spool:
 
     def commit(self, end: Position) -> None:
         """Everything before ``end`` is in ClickHouse: move on and delete finished segments."""
-        self.committed = end
+        with self._cond:  # the writer adds to the count under the same lock (a brief overcount is harmless)
+            self.committed = end
+            self._uncommitted = self._measure()
         self.intent = None
         self._save_checkpoint()
         for segment in self._segments():

@@ -81,8 +81,13 @@ def test_an_intent_survives_a_crash_with_its_exact_range(tmp_path):
 def test_a_full_spool_refuses_appends(tmp_path):
     spool = Spool(tmp_path, max_bytes=300)
     append_all(spool, [b"p" * 400])
+    assert spool.size() == 408  # payload and its 8-byte header
+    spool.close()
+    spool = Spool(tmp_path, max_bytes=300)  # a restart counts what is still uncommitted on disk
+    assert spool.size() == 408
     with pytest.raises(SpoolFull):
         append_all(spool, [b"q"])
     spool.commit(spool.written)
+    assert spool.size() == 0
     append_all(spool, [b"q"])  # room again once ClickHouse has the data
     spool.close()
