@@ -54,7 +54,7 @@ class Pipeline:
         self.inflight_bytes = 0
 
     async def ingest_traces(
-        self, request: ExportTraceServiceRequest, raw: bytes | None, nbytes: int, principal: Principal
+        self, request: ExportTraceServiceRequest, raw: bytes | None, principal: Principal
     ) -> IngestResult:
         """``raw`` is the request's protobuf encoding when the sender used protobuf (saves re-encoding).
 
@@ -64,7 +64,7 @@ class Pipeline:
         return await self._spool("traces", request, None if rejected else raw, kept, rejected, errors, principal)
 
     async def ingest_logs(
-        self, request: ExportLogsServiceRequest, raw: bytes | None, nbytes: int, principal: Principal
+        self, request: ExportLogsServiceRequest, raw: bytes | None, principal: Principal
     ) -> IngestResult:
         kept, rejected, errors = validate_logs(request)
         self.telemetry.add("llmsight_received_log_records_total", kept + rejected)

@@ -56,7 +56,7 @@ class OTLPServices:
     async def _export(self, body: bytes, context: Any, parse: Any, ingest: Any, response: Any, field: str) -> Any:
         principal = await _principal(self.auth, context)
         request = await self._parse(parse, body, context)
-        result = await _run(self.pipeline, context, len(body), lambda: ingest(request, body, len(body), principal))
+        result = await _run(self.pipeline, context, len(body), lambda: ingest(request, body, principal))
         return result.fill(response, field)
 
     async def export_traces(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:

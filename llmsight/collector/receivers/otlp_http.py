@@ -131,7 +131,7 @@ def build_http_app(
                         except otlp.OTLPDecodeError as exc:
                             raise HTTPError(400, str(exc)) from None
                         raw = body if encoding == "protobuf" else None
-                        result = await ingest(message, raw, len(body), principal)
+                        result = await ingest(message, raw, principal)
                 except SpoolFull:
                     raise HTTPError(
                         503, "spool full: storage is behind or unavailable, retry later", retry_after=2
@@ -149,7 +149,7 @@ def build_http_app(
 
         return handle
 
-    async def ingest_metrics(message: Any, raw: bytes | None, nbytes: int, principal: Any) -> IngestResult:
+    async def ingest_metrics(message: Any, raw: bytes | None, principal: Any) -> IngestResult:
         return await pipeline.ingest_metrics(message)
 
     traces = endpoint(
