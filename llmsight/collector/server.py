@@ -70,6 +70,9 @@ class Collector:
         self.exporter: ClickHouseExporter | None = None
         if bool(s.tls_cert_file) != bool(s.tls_key_file):
             raise ValueError("TLS needs both a certificate and a key (--tls-cert-file and --tls-key-file)")
+        for path in (s.tls_cert_file, s.tls_key_file):
+            if path and not Path(path).is_file():
+                raise ValueError(f"TLS file {path} does not exist or is not a file")
         scheme = "https" if s.tls_cert_file else "http"
         self.endpoints = Endpoints(
             http=f"{scheme}://{s.host}:{s.http_port}",

@@ -64,3 +64,13 @@ def test_http_and_grpc_over_tls(collector_factory, store_client, certificate, mo
         "SELECT ServiceName, count() FROM otel_traces WHERE ServiceName LIKE 'tls-%' GROUP BY 1 ORDER BY 1"
     ).result_rows
     assert rows == [("tls-grpc", 1), ("tls-http", 1), ("tls-raw", 2)]
+
+
+def test_tls_settings_mistakes_are_clear_errors(tmp_path):
+    from llmsight.collector.server import Collector
+    from llmsight.settings import Settings
+
+    with pytest.raises(ValueError, match="both a certificate and a key"):
+        Collector(Settings(clickhouse_url=f"chdb://{tmp_path}", tls_cert_file="/x.pem"))
+    with pytest.raises(ValueError, match="/missing.key does not exist"):
+        Collector(Settings(clickhouse_url=f"chdb://{tmp_path}", tls_cert_file=__file__, tls_key_file="/missing.key"))
