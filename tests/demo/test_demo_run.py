@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmsight.cli.main import app
+from llmsight.demo.knowledge import DOCUMENTS
 from llmsight.demo.runner import SERVICE_NAME, choose_judge, run_demo
 
 runner = CliRunner()
@@ -52,10 +53,17 @@ def test_run_demo_stores_calls_retrievals_context_and_scores(store_url, store_cl
         parameters={"s": SERVICE_NAME},
     ).result_rows[0]
     assert retrievals == (40, 40)
-    docs = store_client.command(
-        f"SELECT ContextDocuments FROM llm_calls WHERE ServiceName = '{SERVICE_NAME}' AND NOT IsError LIMIT 1"
-    )
-    assert any("Lumen" in doc for doc in json.loads(docs))
+    # Every answered call carries the documents retrieved for it, each a knowledge-base text. (This used to pick
+    # one call with LIMIT 1 and look for "Lumen", which six of the eleven documents do not contain.)
+    stored = store_client.query(
+        "SELECT ContextDocuments FROM llm_calls WHERE ServiceName = %(s)s AND NOT IsError ORDER BY Timestamp, SpanId",
+        parameters={"s": SERVICE_NAME},
+    ).result_rows
+    assert len(stored) == result.succeeded
+    known = {doc.text for doc in DOCUMENTS}
+    for (raw,) in stored:
+        docs = json.loads(raw)
+        assert 1 <= len(docs) <= 3 and set(docs) <= known, docs
 
     scores = dict(
         (status, (n, passed))
