@@ -272,6 +272,7 @@ class Collector:
             "query_url": self.endpoints.query,
             "http": self.endpoints.http,
             "grpc": self.endpoints.grpc,
+            "evaluator": {"judge_model": self.settings.judge_model, "interval_s": self.settings.evaluate_interval_s},
         }
         self.serve_file.write_text(json.dumps(info))
 
