@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,19 +12,47 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from llmsight.settings import Settings
 
 console = Console()
 err_console = Console(stderr=True)
 
+
+def setting_default(field: str, *, secret: bool = False) -> str:
+    """The help suffix naming a Settings field's effective default and its env var.
+
+    Flags that map to Settings default to None so that an omitted flag leaves the ``LLMSIGHT_*`` variable and
+    the Settings default in force; typer then has no default of its own to show, so the help text says it.
+    """
+    return env_default(f"LLMSIGHT_{field.upper()}", Settings.model_fields[field].default, secret=secret)
+
+
+def env_default(env: str, default: object, *, secret: bool = False) -> str:
+    """`` [default: VALUE] [env var: ENV]``, or the env var's value when it is set in this shell.
+
+    A ``secret`` only says it is set, a URL's password is masked. Escaped: rich would take ``[default: ...]``
+    for a markup tag and drop it.
+    """
+    value = os.environ.get(env, "")
+    if value:
+        shown = "set" if secret else re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", value)
+        return " " + escape(f"[default: {shown}, from {env}]")
+    return " " + escape(f"[default: {'none' if default == '' else default}] [env var: {env}]")
+
+
+def default_note(text: str) -> str:
+    """`` [default: TEXT]`` for an option whose default is a behaviour (all services, off), escaped for rich."""
+    return " " + escape(f"[default: {text}]")
+
+
 StoreOption = Annotated[
     str | None,
     typer.Option(
         "--clickhouse-url",
-        envvar="LLMSIGHT_CLICKHOUSE_URL",
-        help="Storage: chdb://PATH (embedded, default chdb://./.llmsight/clickhouse) "
-        "or http(s)://user:pass@host:8123/database.",
+        help="Storage: chdb://PATH (embedded) or http(s)://user:pass@host:8123/database."
+        + setting_default("clickhouse_url"),
         show_default=False,
     ),
 ]
@@ -62,19 +91,25 @@ def serve_file(settings: Settings) -> Path:
     return settings.data_dir / SERVE_FILE
 
 
-def running_query_url(settings: Settings) -> str | None:
-    """The query endpoint of a `serve` that owns this embedded store, if one is running."""
+def running_serve(settings: Settings) -> dict[str, Any] | None:
+    """What serve.json says about the running `serve` that owns this embedded store; None if none does."""
     path = serve_file(settings)
     try:
         info = json.loads(path.read_text())
         os.kill(int(info["pid"]), 0)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     from llmsight.store.url import parse_store_url
 
     if info.get("store_path") != parse_store_url(settings.clickhouse_url).path:
         return None
-    return info.get("query_url") or None
+    return info
+
+
+def running_query_url(settings: Settings) -> str | None:
+    """The query endpoint of a `serve` that owns this embedded store, if one is running."""
+    info = running_serve(settings)
+    return (info.get("query_url") or None) if info else None
 
 
 def query_client(settings: Settings):  # -> clickhouse_connect Client

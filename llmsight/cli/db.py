@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from llmsight.cli.common import StoreOption, console, fail, make_settings, query_client, running_query_url, user_errors
+from llmsight.cli.common import (
+    StoreOption,
+    console,
+    fail,
+    make_settings,
+    query_client,
+    running_query_url,
+    setting_default,
+    user_errors,
+)
 
 app = typer.Typer(help="Create, migrate and inspect the ClickHouse store.", no_args_is_help=True)
 
@@ -16,7 +25,11 @@ app = typer.Typer(help="Create, migrate and inspect the ClickHouse store.", no_a
 def init(
     clickhouse_url: StoreOption = None,
     retention_days: Annotated[
-        int | None, typer.Option(help="Days of data ClickHouse keeps (TTL); 0 keeps all.")
+        int | None,
+        typer.Option(
+            help="Days of data ClickHouse keeps (TTL); 0 keeps all." + setting_default("retention_days"),
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Create or migrate the schema and refresh model prices from genai-prices.

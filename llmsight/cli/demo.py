@@ -14,7 +14,16 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from llmsight.cli.common import StoreOption, console, err_console, fail, make_settings, serve_file, user_errors
+from llmsight.cli.common import (
+    StoreOption,
+    console,
+    default_note,
+    err_console,
+    fail,
+    make_settings,
+    serve_file,
+    user_errors,
+)
 from llmsight.settings import DEFAULT_STORE
 
 
@@ -37,7 +46,7 @@ def demo(
             "--sample-rate",
             min=0.0,
             max=1.0,
-            help="Fraction of answers judged (default: 1.0 with the demo judge, 0.1 with a real one).",
+            help="Fraction of answers judged." + default_note("1.0 with the demo judge, 0.1 with a real one"),
             show_default=False,
         ),
     ] = None,

@@ -7,6 +7,7 @@ metric name, store owned by a running serve, rejected key) end as one red line, 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,11 +21,14 @@ from rich.table import Table
 from llmsight.cli.common import (
     StoreOption,
     console,
+    default_note,
+    env_default,
     err_console,
     fail,
     make_settings,
     query_client,
-    running_query_url,
+    running_serve,
+    setting_default,
     user_errors,
 )
 
@@ -66,11 +70,16 @@ def _duration(text: str) -> float:
         raise fail(str(exc)) from None
 
 
-def _summary_table(summary: Any, judge_model: str) -> Table:
+def _summary_table(summary: Any, judge_model: str, judge_source: str = "") -> Table:
+    """The run's counts; a dry run also names the judge it planned for and prices its calls at that judge's rates."""
+    from llmsight.evaluator.judge import judge_prices
+
     title = "Dry run: nothing was sent to the judge" if summary.estimated else "Evaluation run"
     table = Table(title=title, show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
+    if summary.estimated:
+        table.add_row("planned for judge", f"{judge_model} ({judge_source})" if judge_source else judge_model)
     table.add_row("sampled calls with work left", str(summary.candidates))
     table.add_row("judge calls" + (" planned" if summary.estimated else ""), str(summary.planned))
     if not summary.estimated:
@@ -81,19 +90,31 @@ def _summary_table(summary: Any, judge_model: str) -> Table:
     prefix = "~" if summary.estimated else ""
     table.add_row("judge tokens in / out", f"{prefix}{summary.input_tokens:,} / {prefix}{summary.output_tokens:,}")
     cost = f"{prefix}${summary.cost:,.4f}"
-    if summary.estimated and summary.planned and summary.cost == 0:
-        cost = f"unknown (no price for {judge_model!r})" if judge_model else "unknown (no judge model set)"
+    if summary.estimated and summary.planned:
+        priced = judge_prices(judge_model) != (0.0, 0.0)
+        cost += f" at {judge_model} prices" if priced else f" (no price for {judge_model!r} in genai-prices)"
     table.add_row("judge cost", cost)
     if summary.stopped:
         table.add_row("stopped early", summary.stopped)
     return table
 
 
+def _interval_text() -> str:
+    """The interval a repeating evaluate waits between passes, for its help: the env var's, else the default."""
+    from llmsight.settings import Settings
+
+    return os.environ.get("LLMSIGHT_EVALUATE_INTERVAL_S") or f"{Settings.model_fields['evaluate_interval_s'].default:g}"
+
+
 def evaluate(
     once: Annotated[
         bool,
         typer.Option(
-            "--once", help="Run one pass and exit (default: repeat every LLMSIGHT_EVALUATE_INTERVAL_S until Ctrl-C)."
+            "--once",
+            help="Run one pass and exit."
+            + default_note(
+                f"off: a pass every {_interval_text()}s until Ctrl-C; the interval is LLMSIGHT_EVALUATE_INTERVAL_S"
+            ),
         ),
     ] = False,
     since: Annotated[str, typer.Option("--since", help="Judge calls from this far back: 30m, 1h, 7d.")] = "1h",
@@ -103,9 +124,7 @@ def evaluate(
             "--sample-rate",
             min=0.0,
             max=1.0,
-            help="Fraction of calls to judge (default: "
-            "LLMSIGHT_SAMPLE_RATE or 0.1); the same calls "
-            "are picked on every run.",
+            help="Fraction of calls to judge; the same calls are picked on every run." + setting_default("sample_rate"),
             show_default=False,
         ),
     ] = None,
@@ -113,14 +132,24 @@ def evaluate(
         str | None,
         typer.Option(
             "--metrics",
-            help="Comma-separated: groundedness, relevance, coherence, fluency, similarity (default: all).",
+            help="Comma-separated: groundedness, relevance, coherence, fluency, similarity."
+            + env_default("LLMSIGHT_EVALUATOR_METRICS", "all"),
             show_default=False,
         ),
     ] = None,
-    service: Annotated[str, typer.Option("--service", help="Only calls of this service.")] = "",
-    model: Annotated[str, typer.Option("--model", help="Only calls to this model.")] = "",
+    service: Annotated[
+        str, typer.Option("--service", help="Only calls of this service." + default_note("all"), show_default=False)
+    ] = "",
+    model: Annotated[
+        str, typer.Option("--model", help="Only calls to this model." + default_note("all"), show_default=False)
+    ] = "",
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Estimate judge calls, tokens and cost; call nothing, write nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Estimate judge calls, tokens and cost; call nothing, write nothing. Without a judge model it "
+            "plans for serve's judge, else the one that last scored the store, else gpt-4o-mini." + default_note("off"),
+        ),
     ] = False,
     score_mode: Annotated[
         str,
@@ -129,24 +158,38 @@ def evaluate(
         ),
     ] = "integer",
     judge_model: Annotated[
-        str | None, typer.Option("--judge-model", envvar="LLMSIGHT_JUDGE_MODEL", help="Judge model, e.g. gpt-4o-mini.")
+        str | None,
+        typer.Option(
+            "--judge-model",
+            envvar="LLMSIGHT_JUDGE_MODEL",
+            help="Judge model, e.g. gpt-4o-mini; a run needs one." + default_note("none"),
+            show_default=False,
+        ),
     ] = None,
     judge_base_url: Annotated[
         str | None,
         typer.Option(
             "--judge-base-url",
             envvar="LLMSIGHT_JUDGE_BASE_URL",
-            help="OpenAI-compatible endpoint (default: api.openai.com).",
+            help="OpenAI-compatible endpoint." + default_note("https://api.openai.com/v1"),
+            show_default=False,
         ),
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", min=1, help="Judge calls in flight (default: 4).", show_default=False)
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            help="Judge calls in flight." + env_default("LLMSIGHT_JUDGE_CONCURRENCY", 4),
+            show_default=False,
+        ),
     ] = None,
     shard: Annotated[
         str | None,
         typer.Option(
             "--shard",
-            help="I/N: judge only shard I of N of the sample, so N workers share it (e.g. 0/3, 1/3, 2/3).",
+            help="I/N: judge only shard I of N of the sample, so N workers share it (e.g. 0/3, 1/3, 2/3)."
+            + env_default("LLMSIGHT_EVALUATOR_SHARD", "the whole sample"),
             show_default=False,
         ),
     ] = None,
@@ -155,7 +198,8 @@ def evaluate(
         typer.Option(
             "--rubrics-dir",
             envvar="LLMSIGHT_RUBRICS_DIR",
-            help="Directory of <metric>.md rubrics overriding the built-in ones.",
+            help="Directory of <metric>.md rubrics overriding the built-in ones." + default_note("built-in rubrics"),
+            show_default=False,
         ),
     ] = None,
     clickhouse_url: StoreOption = None,
@@ -197,23 +241,22 @@ def evaluate(
             except EvaluatorConfigError as exc:
                 raise fail(str(exc)) from None
         store = parse_store_url(settings.clickhouse_url)
-        owned = store.embedded and running_query_url(settings)
-        if owned and not dry_run:
-            state = (
-                f"it is judging with {settings.judge_model} now"
-                if settings.judge_model
-                else "set LLMSIGHT_JUDGE_MODEL for it and restart it"
-            )
-            raise fail(
-                f"the embedded store {store.path} belongs to a running `llmsight serve`, which runs the "
-                f"evaluator itself every {settings.evaluate_interval_s:g}s when a judge is configured "
-                f"({state}). Stop serve to evaluate by hand, or use a ClickHouse server store. "
-                "`llmsight evaluate --dry-run` and `llmsight report` work while serve runs."
-            )
-        client = query_client(settings) if owned else open_client(store)
+        serving = running_serve(settings) if store.embedded else None
+        if serving and not dry_run:
+            raise fail(_owned_by_serve(store.path, serving))
+        client = query_client(settings) if serving else open_client(store)
         if dry_run:
+            source = ""
+            if not cfg.judge_model:
+                from dataclasses import replace
+
+                from llmsight.evaluator.sampling import planning_judge
+
+                serve_judge = ((serving or {}).get("evaluator") or {}).get("judge_model") or ""
+                judge, source = planning_judge(client, store.database, serve_judge)
+                cfg = replace(cfg, judge_model=judge)
             summary = run_once(cfg, client, store.database, dry_run=True)
-            console.print(_summary_table(summary, cfg.judge_model))
+            console.print(_summary_table(summary, cfg.judge_model, source))
             return
         while True:
             with Progress(
@@ -242,6 +285,28 @@ def evaluate(
                 return
 
 
+def _owned_by_serve(store_path: str, serving: dict[str, Any]) -> str:
+    """Why evaluate refuses a store a running serve owns, with what that serve really does (from serve.json)."""
+    evaluator = serving.get("evaluator")
+    if not isinstance(evaluator, dict):  # a serve.json written before it carried the evaluator's settings
+        doing = "runs the evaluator itself when a judge is configured (LLMSIGHT_JUDGE_MODEL)"
+    elif evaluator.get("judge_model"):
+        doing = (
+            f"runs the evaluator itself, judging with {evaluator['judge_model']} "
+            f"every {float(evaluator.get('interval_s') or 60):g}s"
+        )
+    else:
+        doing = (
+            "runs the evaluator itself when a judge is configured; it was started without one "
+            "(set LLMSIGHT_JUDGE_MODEL for it and restart it)"
+        )
+    return (
+        f"the embedded store {store_path} belongs to a running `llmsight serve`, which {doing}. Stop serve to "
+        "evaluate by hand, or use a ClickHouse server store. `llmsight evaluate --dry-run` and `llmsight report` "
+        "work while serve runs."
+    )
+
+
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
@@ -252,8 +317,12 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
 
 def report(
     last: Annotated[str, typer.Option("--last", help="Window to report on: 1h, 24h, 7d.")] = "24h",
-    service: Annotated[str, typer.Option("--service", help="Only this service.")] = "",
-    model: Annotated[str, typer.Option("--model", help="Only calls to this model.")] = "",
+    service: Annotated[
+        str, typer.Option("--service", help="Only this service." + default_note("all"), show_default=False)
+    ] = "",
+    model: Annotated[
+        str, typer.Option("--model", help="Only calls to this model." + default_note("all"), show_default=False)
+    ] = "",
     worst: Annotated[int, typer.Option("--worst", min=0, help="Worst samples shown per metric.")] = 3,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     clickhouse_url: StoreOption = None,

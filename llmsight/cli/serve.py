@@ -10,41 +10,82 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 
-from llmsight.cli.common import StoreOption, console, err_console, fail, make_settings, serve_file, user_errors
+from llmsight.cli.common import (
+    StoreOption,
+    console,
+    default_note,
+    err_console,
+    fail,
+    make_settings,
+    serve_file,
+    setting_default,
+    user_errors,
+)
 
 
 def serve(
     clickhouse_url: StoreOption = None,
-    host: Annotated[str | None, typer.Option(help="Address the receivers listen on [default: 127.0.0.1].")] = None,
-    http_port: Annotated[int | None, typer.Option(help="OTLP/HTTP port [default: 4318].")] = None,
-    grpc_port: Annotated[int | None, typer.Option(help="OTLP/gRPC port [default: 4317].")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address the receivers listen on." + setting_default("host"), show_default=False)
+    ] = None,
+    http_port: Annotated[
+        int | None, typer.Option(help="OTLP/HTTP port." + setting_default("http_port"), show_default=False)
+    ] = None,
+    grpc_port: Annotated[
+        int | None, typer.Option(help="OTLP/gRPC port." + setting_default("grpc_port"), show_default=False)
+    ] = None,
     query_port: Annotated[
         int | None,
-        typer.Option(help="Read-only ClickHouse-compatible HTTP port on 127.0.0.1; 0 disables [default: 8124]."),
+        typer.Option(
+            help="Read-only ClickHouse-compatible HTTP port on 127.0.0.1; 0 disables it."
+            + setting_default("query_port"),
+            show_default=False,
+        ),
     ] = None,
     retention_days: Annotated[
-        int | None, typer.Option(help="Days of data ClickHouse keeps (TTL); 0 keeps all.")
+        int | None,
+        typer.Option(
+            help="Days of data ClickHouse keeps (TTL); 0 keeps all." + setting_default("retention_days"),
+            show_default=False,
+        ),
     ] = None,
     ingest_token: Annotated[
         list[str] | None,
-        typer.Option(help="Bearer token senders must present (repeatable); TOKEN=TENANT binds a tenant."),
+        typer.Option(
+            help="Bearer token senders must present (repeatable); TOKEN=TENANT binds a tenant. The env var takes "
+            "them comma-separated." + setting_default("ingest_tokens", secret=True),
+            show_default=False,
+        ),
     ] = None,
     tls_cert_file: Annotated[
-        str | None, typer.Option(help="PEM certificate: serve both receivers over TLS (with --tls-key-file).")
+        str | None,
+        typer.Option(
+            help="PEM certificate: serve both receivers over TLS (with --tls-key-file)."
+            + setting_default("tls_cert_file"),
+            show_default=False,
+        ),
     ] = None,
-    tls_key_file: Annotated[str | None, typer.Option(help="PEM private key for --tls-cert-file.")] = None,
+    tls_key_file: Annotated[
+        str | None,
+        typer.Option(help="PEM private key for --tls-cert-file." + setting_default("tls_key_file"), show_default=False),
+    ] = None,
     redact: Annotated[
         str | None,
         typer.Option(
             help="Redact content before storage: email,phone,card,api_key,all and/or re:REGEX (comma-separated)."
+            + setting_default("redact"),
+            show_default=False,
         ),
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each background job.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log each background job." + default_note("off"))
+    ] = False,
 ) -> None:
     """Receive OTLP traces and logs and store them in ClickHouse.
 
     Also prices new models every 15 seconds and, when a judge model is configured
-    (LLMSIGHT_JUDGE_MODEL), runs the evaluator on a schedule in the same process.
+    (LLMSIGHT_JUDGE_MODEL), runs the evaluator in the same process every
+    LLMSIGHT_EVALUATE_INTERVAL_S seconds (default 60).
 
     Example:
 

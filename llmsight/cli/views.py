@@ -11,14 +11,30 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from llmsight.cli.common import StoreOption, console, fail, make_settings, parse_duration, query_client, user_errors
+from llmsight.cli.common import (
+    StoreOption,
+    console,
+    default_note,
+    fail,
+    make_settings,
+    parse_duration,
+    query_client,
+    user_errors,
+)
 
 
 def calls(
     last: Annotated[str, typer.Option(help="Time window back from now: 15m, 1h, 7d.")] = "1h",
-    service: Annotated[str | None, typer.Option(help="Only this service.name.")] = None,
-    model: Annotated[str | None, typer.Option(help="Only this model (request or response model).")] = None,
-    errors: Annotated[bool, typer.Option("--errors", help="Only failed calls.")] = False,
+    service: Annotated[
+        str | None, typer.Option(help="Only this service.name." + default_note("all services"), show_default=False)
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this model (request or response model)." + default_note("all models"), show_default=False
+        ),
+    ] = None,
+    errors: Annotated[bool, typer.Option("--errors", help="Only failed calls." + default_note("all calls"))] = False,
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 20,
     clickhouse_url: StoreOption = None,
 ) -> None:
@@ -83,7 +99,12 @@ def calls(
 
 def trace(
     trace_id: Annotated[str, typer.Argument(help="The trace id (32 hex characters; a unique prefix of 8+ works).")],
-    full: Annotated[bool, typer.Option("--full", help="Show whole prompts, completions and context.")] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Show whole prompts, completions and context." + default_note("first 300 characters")
+        ),
+    ] = False,
     clickhouse_url: StoreOption = None,
 ) -> None:
     """Show one trace as a span tree with timings; LLM spans with prompt, completion, context, tokens, cost, scores.

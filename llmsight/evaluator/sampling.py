@@ -148,3 +148,25 @@ def retrieval_documents(client: Client, database: str, rows: Iterable[dict[str, 
         if docs:
             out[row["SpanId"]] = docs
     return out
+
+
+# The judge a dry run prices when nothing names one: the model the CLI's examples and the demo use.
+DEFAULT_PLANNING_JUDGE = "gpt-4o-mini"
+
+
+def planning_judge(client: Client, database: str, serve_judge: str = "") -> tuple[str, str]:
+    """(judge model, where it came from) for a ``--dry-run`` that was not told which judge to plan for.
+
+    Work already done is per judge model, so planning for no judge counts every sampled call as left to
+    judge. Instead plan for the judge a real run would most likely use: the one the running ``serve`` judges
+    with, else the one that last scored calls in this store, else the default.
+    """
+    if serve_judge:
+        return serve_judge, "the judge `llmsight serve` runs with"
+    rows = client.query(
+        f"SELECT JudgeModel FROM `{database}`.evaluations WHERE JudgeModel != '' "
+        f"ORDER BY EvaluatedAt DESC, JudgeModel LIMIT 1"
+    ).result_rows
+    if rows:
+        return rows[0][0], "the judge that last scored this store"
+    return DEFAULT_PLANNING_JUDGE, "no judge set; the default"
