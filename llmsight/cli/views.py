@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -63,38 +64,59 @@ def calls(
                 "limit": limit,
             },
         ).result_rows
-    wide = console.width >= 110  # narrow terminals drop the date, the service and the cost
-    table = Table(
-        title=f"LLM calls, last {last}", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), expand=True
-    )
-    columns: list[tuple[str, int, str]] = [
-        ("time (UTC)" if wide else "time", 14 if wide else 8, "left"),
-        ("trace", 8, "left"),
-        ("service / model" if wide else "model", 30 if wide else 16, "left"),
-        ("tokens", 11 if wide else 9, "right"),
-        *([("cost $", 8, "right")] if wide else []),
-        ("ms", 6, "right"),
-        ("status", 12 if wide else 7, "left"),
-    ]
-    for name, width, justify in columns:
-        table.add_column(name, min_width=width, max_width=width, justify=justify, no_wrap=True, overflow="ellipsis")
-    table.add_column("prompt", ratio=1, no_wrap=True, overflow="ellipsis")
-    for ts, trace_id, svc, mdl, tin, tout, cost, ms, status, error_type, prompt in rows:
-        status_text = Text(error_type or status, style="red") if status == "Error" else Text("ok", style="green")
-        cells = [
-            ts.strftime("%m-%d %H:%M:%S" if wide else "%H:%M:%S"),
-            trace_id[:8],
-            f"{svc} / {mdl}" if wide else mdl,
-            f"{tin:,}/{tout:,}",
-            *([f"{cost:.4f}"] if wide else []),
-            f"{ms:,.0f}",
-            status_text,
-            _excerpt(prompt, 300),
-        ]
-        table.add_row(*cells)
-    console.print(table)
+    console.print(_calls_table(rows, f"LLM calls, last {last}", console.width))
     if not rows:
         console.print(f"no LLM calls in the last {last}; is the app instrumented and sending to `llmsight serve`?")
+
+
+PROMPT_MIN = 12  # the prompt column shrinks to this before any other column gives way
+
+
+def _calls_table(rows: list[tuple], title: str, width: int) -> Table:
+    """The calls table for a terminal this wide: the prompt gives way first, model and status names never do.
+
+    Time of day, model, tokens, cost, latency and status are always shown, each as wide as its longest value.
+    Then, while the prompt keeps PROMPT_MIN columns: the service (as "service / model"), the trace id, the
+    date. Only a terminal too narrow for the always-shown columns cuts a name.
+    """
+    when = [r[0] for r in rows]
+    status = [Text(r[9] or "error", style="red") if r[8] == "Error" else Text("ok", style="green") for r in rows]
+    columns: dict[str, tuple[str, list[Any], str]] = {
+        "time": ("time", [ts.strftime("%H:%M:%S") for ts in when], "left"),
+        "trace": ("trace", [r[1][:8] for r in rows], "left"),
+        "model": ("model", [r[3] for r in rows], "left"),
+        "tokens": ("tokens", [f"{r[4]:,}/{r[5]:,}" for r in rows], "right"),
+        "cost": ("cost $", [f"{r[6]:.4f}" for r in rows], "right"),
+        "ms": ("ms", [f"{r[7]:,.0f}" for r in rows], "right"),
+        "status": ("status", status, "left"),
+    }
+    upgrades = [
+        ("model", ("service / model", [f"{r[2]} / {r[3]}" for r in rows], "left")),
+        ("trace", columns.pop("trace")),
+        ("time", ("time (UTC)", [ts.strftime("%m-%d %H:%M:%S") for ts in when], "left")),
+    ]
+
+    def used(cols: dict[str, tuple[str, list[Any], str]]) -> int:  # each column is followed by 1 column of padding
+        return sum(_width(header, cells) + 1 for header, cells, _ in cols.values())
+
+    for key, column in upgrades:
+        trial = {**columns, key: column}
+        if used(trial) + PROMPT_MIN <= width:
+            columns = trial
+    order = [k for k in ("time", "trace", "model", "tokens", "cost", "ms", "status") if k in columns]
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), expand=True)
+    for key in order:
+        header, cells, justify = columns[key]
+        w = _width(header, cells)
+        table.add_column(header, min_width=w, max_width=w, justify=justify, no_wrap=True, overflow="ellipsis")
+    table.add_column("prompt", ratio=1, no_wrap=True, overflow="ellipsis")
+    for i, row in enumerate(rows):
+        table.add_row(*(columns[key][1][i] for key in order), _excerpt(row[10], 300))
+    return table
+
+
+def _width(header: str, cells: list[Any]) -> int:
+    return max([cell_len(header), *(c.cell_len if isinstance(c, Text) else cell_len(c) for c in cells)])
 
 
 def trace(

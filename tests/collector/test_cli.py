@@ -7,12 +7,21 @@ import os
 import uuid
 
 import httpx2 as httpx
+import pytest
 from typer.testing import CliRunner
 
+from llmsight.cli.common import console
 from llmsight.cli.main import app
 from tests.collector.otlp_bodies import chat_span_request
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def unfixed_console_width(monkeypatch):
+    """rich fixes a console's width for good when COLUMNS is set at its creation (import, from a shell that
+    exports COLUMNS); unfixed, it reads the COLUMNS each invoke passes, so the verdict does not depend on the shell."""
+    monkeypatch.setattr(console, "_width", None)
 
 
 def send(collector, request) -> None:
