@@ -92,7 +92,7 @@ def _summary_table(summary: Any, judge_model: str, judge_source: str = "") -> Ta
     cost = f"{prefix}${summary.cost:,.4f}"
     if summary.estimated and summary.planned:
         priced = judge_prices(judge_model) != (0.0, 0.0)
-        cost += f" at {judge_model} prices" if priced else f" (no price for {judge_model!r} in genai-prices)"
+        cost += f" at {judge_model} prices" if priced else f" (no price for {judge_model!r})"
     table.add_row("judge cost", cost)
     if summary.stopped:
         table.add_row("stopped early", summary.stopped)

@@ -162,11 +162,11 @@ def planning_judge(client: Client, database: str, serve_judge: str = "") -> tupl
     with, else the one that last scored calls in this store, else the default.
     """
     if serve_judge:
-        return serve_judge, "the judge `llmsight serve` runs with"
+        return serve_judge, "serve's judge"
     rows = client.query(
         f"SELECT JudgeModel FROM `{database}`.evaluations WHERE JudgeModel != '' "
         f"ORDER BY EvaluatedAt DESC, JudgeModel LIMIT 1"
     ).result_rows
     if rows:
-        return rows[0][0], "the judge that last scored this store"
-    return DEFAULT_PLANNING_JUDGE, "no judge set; the default"
+        return rows[0][0], "last judge to score this store"
+    return DEFAULT_PLANNING_JUDGE, "default: no judge set"

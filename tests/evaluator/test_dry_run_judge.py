@@ -10,6 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from llmsight.cli.common import console
 from llmsight.cli.evaluate import evaluate
 from llmsight.settings import Settings
 from tests.conftest import free_port
@@ -27,7 +28,10 @@ def clean_env(monkeypatch):
     for name in list(os.environ):
         if name.startswith(("LLMSIGHT_", "OPENAI_")):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("COLUMNS", "200")
+    # 80 columns: the summary table must fit a default terminal. rich fixes a console's width for good when
+    # COLUMNS is set at its creation (import); unfixed, it reads the COLUMNS set here.
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(console, "_width", None)
 
 
 def evaluate_cli(*args: str):
@@ -47,7 +51,7 @@ def test_dry_run_without_a_judge_skips_what_the_last_judge_already_scored(store_
     before = evaluate_cli("--dry-run", *common)
     assert before.exit_code == 0, before.output
     assert planned(before.output) == 6
-    assert "planned for judge" in before.output and "gpt-4o-mini (no judge set; the default)" in before.output
+    assert "planned for judge" in before.output and "gpt-4o-mini (default: no judge set)" in before.output
     cost = re.search(r"judge cost\D*~\$([\d.]+) at gpt-4o-mini prices", before.output)
     assert cost and float(cost.group(1)) > 0, before.output  # priced, not "unknown"
 
@@ -58,13 +62,13 @@ def test_dry_run_without_a_judge_skips_what_the_last_judge_already_scored(store_
     after = evaluate_cli("--dry-run", *common)
     assert after.exit_code == 0, after.output
     assert planned(after.output) == 0  # a real run with judge-x would judge nothing: all done
-    assert "judge-x (the judge that last scored this store)" in after.output
+    assert "judge-x (last judge to score this store)" in after.output
     assert "sampled calls with work left" in after.output and re.search(r"work left\D*0\b", after.output)
     assert len(judge_server.requests) == 6  # the dry runs called nothing
 
     other = evaluate_cli("--dry-run", "--judge-model", "judge-y", *common)  # naming a judge plans for that one
     assert planned(other.output) == 6
-    assert "no price for 'judge-y' in genai-prices" in other.output
+    assert "no price for 'judge-y'" in other.output
 
 
 def test_serve_file_tells_evaluate_the_real_judge_and_interval(store_url, store_client, tmp_path):
@@ -95,7 +99,7 @@ def test_serve_file_tells_evaluate_the_real_judge_and_interval(store_url, store_
 
         dry = evaluate_cli("--dry-run", "--sample-rate", "1", "--metrics", "fluency", "--clickhouse-url", store_url)
         assert dry.exit_code == 0, dry.output
-        assert "judge-of-serve (the judge `llmsight serve` runs with)" in dry.output
+        assert "judge-of-serve (serve's judge)" in dry.output
         assert planned(dry.output) == 2
     finally:
         collector.stop_thread()
