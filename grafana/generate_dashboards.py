@@ -619,9 +619,10 @@ GROUP BY user ORDER BY cost DESC LIMIT 50""",
             barchart(
                 lay,
                 f"{label} tokens distribution",
-                f"How large are {label.lower()}s? (calls per power-of-two bucket)",
-                f"""SELECT concat(toString(lo), '-', toString(lo * 2 - 1)) AS bucket, count() AS calls
-FROM (SELECT if({col} = 0, 0, toUInt64(exp2(floor(log2({col}))))) AS lo FROM otel.llm_calls WHERE {F})
+                f"How large are {label.lower()}s? (calls per power-of-two bucket; calls that reported no "
+                "tokens, such as failed ones, are left out)",
+                f"""SELECT if(lo = 1, '1', concat(toString(lo), '-', toString(lo * 2 - 1))) AS bucket, count() AS calls
+FROM (SELECT toUInt64(exp2(floor(log2({col})))) AS lo FROM otel.llm_calls WHERE {F} AND {col} > 0)
 GROUP BY lo ORDER BY lo""",
                 "bucket",
             )

@@ -239,3 +239,19 @@ def test_trace_dashboard_shows_the_whole_trace_and_its_calls(seeded):
     # an id with a quote cannot break out of the string literal
     _, _, rows = run(seeded, panel_by_title("trace.json", "Trace")["targets"][0]["rawSql"], trace_id="x' OR '1'='1")
     assert rows == []
+
+
+@pytest.mark.parametrize("label,attr", [("Prompt", "input_tokens"), ("Completion", "output_tokens")])
+def test_token_distribution_buckets_count_calls_with_tokens_only(seeded, label, attr):
+    """Failed calls report 0 tokens; they used to form a bucket labelled "0--1"."""
+    _, _, data = seeded
+    _, _, rows = run(seeded, panel_by_title("usage.json", f"{label} tokens distribution")["targets"][0]["rawSql"])
+    want: Counter[str] = Counter()
+    for c in data.in_range():
+        n = getattr(c, attr)
+        if n > 0:
+            lo = 1 << (n.bit_length() - 1)  # the power of two at or below n
+            want["1" if lo == 1 else f"{lo}-{lo * 2 - 1}"] += 1
+    assert any(getattr(c, attr) == 0 for c in data.in_range())  # the seed has calls without tokens
+    assert dict(rows) == dict(want)
+    assert [int(bucket.split("-")[0]) for bucket, _ in rows] == sorted(int(b.split("-")[0]) for b in want)
