@@ -30,10 +30,27 @@ class Settings(BaseSettings):
     http_port: int = 4318
     grpc_port: int = 4317
     query_port: int = Field(8124, description="Read-only ClickHouse-compatible HTTP endpoint; 0 disables it")
+    query_max_seconds: float = Field(30.0, description="Longest a query endpoint query may run")
+    query_max_memory_bytes: int = Field(1 << 30, description="Most memory one query endpoint query may use")
+    query_max_result_rows: int = Field(1_000_000, description="Most rows one query endpoint answer may hold")
+    query_max_concurrent: int = Field(4, description="Query endpoint queries run at once; more wait, then get 429")
     max_body_bytes: int = Field(64 * 1024 * 1024, description="Largest request body after decompression")
     batch_max_spans: int = Field(20_000, description="Most spans in one ClickHouse insert")
     batch_timeout_ms: int = Field(200, description="Least time between two inserts while less than a batch waits")
-    queue_max_bytes: int = Field(256 * 1024 * 1024, description="Request bytes being decoded at once before 429")
+    queue_max_bytes: int = Field(
+        256 * 1024 * 1024, description="Memory requests being received and decoded may hold at once before 429"
+    )
+    max_request_elements: int = Field(
+        1_000_000, description="Most elements (spans, log records, attributes, ...) in one request before 400"
+    )
+    grpc_max_concurrent_rpcs: int = Field(
+        0, description="gRPC calls read at once before RESOURCE_EXHAUSTED [0: max(4, queue_max_bytes / max_body_bytes)]"
+    )
+    http_max_connections: int = Field(1000, description="Open OTLP/HTTP connections; more are closed on accept")
+    http_header_timeout_s: float = Field(10.0, description="Seconds a client has to send a request's headers")
+    http_body_timeout_s: float = Field(
+        30.0, description="A request body must bring 64 KiB (or its end) in each period of this many seconds"
+    )
     spool_dir: str = Field("", description="Where acknowledged data waits for ClickHouse [default: DATA_DIR/spool]")
     spool_max_bytes: int = Field(1024**3, description="Spool size at which senders get 503 (ClickHouse down for long)")
     redact: str = Field(

@@ -24,9 +24,10 @@ import uvicorn
 
 from llmsight.collector.auth import TokenAuth
 from llmsight.collector.exporters.clickhouse import ClickHouseExporter
-from llmsight.collector.pipeline import Pipeline, Processor
+from llmsight.collector.pipeline import TABLES, Pipeline, Processor
 from llmsight.collector.processors.redaction import redaction_processor
-from llmsight.collector.query_api import build_query_app
+from llmsight.collector.query_api import QueryLimits, build_query_app
+from llmsight.collector.receivers.http_timeouts import guarded_protocol
 from llmsight.collector.receivers.otlp_grpc import build_grpc_server
 from llmsight.collector.receivers.otlp_http import build_http_app
 from llmsight.collector.spool import Spool
@@ -63,6 +64,12 @@ class Collector:
         self.auth = TokenAuth(s.ingest_tokens)
         self.retention_overrides = parse_retention_overrides(s.retention_per_table)  # ValueError for the user
         self.store_error = ""  # set while a ClickHouse server is unreachable since start
+        self.query_limits = QueryLimits(
+            max_seconds=s.query_max_seconds,
+            max_memory_bytes=s.query_max_memory_bytes,
+            max_result_rows=s.query_max_result_rows,
+            max_concurrent=s.query_max_concurrent,
+        )
         redact = redaction_processor(s.redact, s.redact_attributes, self.telemetry)
         self.processors = ([redact] if redact else []) + self.processors
         self.spool: Spool | None = None
@@ -131,7 +138,8 @@ class Collector:
             log.warning("%s; accepting data into the spool and retrying", exc)
             self.store_error = str(exc)
         self.spool = Spool(s.spool_path, s.spool_max_bytes)
-        self.pipeline = Pipeline(self.spool, self.telemetry, s.queue_max_bytes)
+        days = {signal: self.retention_overrides.get(table, s.retention_days) for signal, table in TABLES.items()}
+        self.pipeline = Pipeline(self.spool, self.telemetry, s.queue_max_bytes, s.max_request_elements, days)
         self.exporter = ClickHouseExporter(
             self._writer_client,
             self.spool,
@@ -154,6 +162,7 @@ class Collector:
                 timeout_graceful_shutdown=30,
                 ssl_certfile=s.tls_cert_file or None,
                 ssl_keyfile=s.tls_key_file or None,
+                http=guarded_protocol(s.http_header_timeout_s, s.http_body_timeout_s, s.http_max_connections),
             )
         )
         servers: list[uvicorn.Server] = [http]
@@ -161,7 +170,12 @@ class Collector:
             servers.append(
                 uvicorn.Server(
                     uvicorn.Config(
-                        build_query_app(lambda: self.open_client(readonly=2), self.auth),
+                        build_query_app(
+                            lambda: self.open_client(compress=False, **self.query_limits.settings()),
+                            self.auth,
+                            self.store.database,
+                            self.query_limits,
+                        ),
                         host="127.0.0.1",
                         port=s.query_port,
                         log_level="warning",
@@ -174,7 +188,12 @@ class Collector:
             _check_port_free(server.config.host, server.config.port)
         _check_port_free(s.host, s.grpc_port)
         grpc_server = build_grpc_server(
-            self.pipeline, self.auth, f"{s.host}:{s.grpc_port}", s.max_body_bytes, self._grpc_credentials()
+            self.pipeline,
+            self.auth,
+            f"{s.host}:{s.grpc_port}",
+            s.max_body_bytes,
+            self._grpc_credentials(),
+            s.grpc_max_concurrent_rpcs,
         )
         self.exporter.start()
         await grpc_server.start()
@@ -199,6 +218,7 @@ class Collector:
             await asyncio.gather(*tasks[: len(servers)], return_exceptions=True)
             for task in tasks[len(servers) :]:
                 task.cancel()
+            self.pipeline.close()
             await asyncio.to_thread(self.spool.close)
             await asyncio.to_thread(self.exporter.stop)
             self._remove_serve_file()

@@ -1,0 +1,74 @@
+"""Run the real ``llmsight serve`` in a subprocess, for tests that probe it from outside.
+
+A subprocess has its own chDB engine (this test process already holds another store), its own
+files on disk and its own CPU time, which is what attacker-style and crash tests look at.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2 as httpx
+
+from tests.conftest import free_port
+
+
+@dataclass
+class Serve:
+    proc: subprocess.Popen
+    data: Path
+    http: str
+    grpc: str
+    query: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the serve process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_serve(data: Path, env: dict[str, str] | None = None, timeout: float = 90) -> Serve:
+    """Start serve with its store under ``data`` (or ``LLMSIGHT_CLICKHOUSE_URL`` from ``env``); wait for /healthz."""
+    ports = {"http": free_port(), "grpc": free_port(), "query": free_port()}
+    full_env = {
+        **os.environ,
+        "LLMSIGHT_CLICKHOUSE_URL": f"chdb://{data}/clickhouse",
+        "COLUMNS": "120",
+        **(env or {}),
+    }
+    args = ["--http-port", str(ports["http"]), "--grpc-port", str(ports["grpc"]), "--query-port", str(ports["query"])]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmsight.cli.main", "serve", *args],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=data,
+    )
+    serve = Serve(proc, data, f"http://127.0.0.1:{ports['http']}", f"127.0.0.1:{ports['grpc']}",
+                  f"http://127.0.0.1:{ports['query']}")  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "serve exited")
+        try:
+            if httpx.get(f"{serve.http}/healthz", timeout=1).status_code == 200:
+                return serve
+        except httpx.TransportError:
+            time.sleep(0.2)
+    serve.stop()
+    raise TimeoutError("serve did not start")
