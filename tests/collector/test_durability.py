@@ -6,7 +6,6 @@ already holds another chDB directory), and reads it back through the query endpo
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,14 +16,15 @@ from pathlib import Path
 
 import httpx2 as httpx
 
+from llmsight.collector.checkpoint import read_slots
 from tests.collector.otlp_bodies import chat_span_request
 from tests.conftest import free_port
 
 PROTO = {"Content-Type": "application/x-protobuf"}
 
 
-def start_serve(data: Path, ports: dict[str, int]) -> subprocess.Popen:
-    env = {**os.environ, "LLMSIGHT_CLICKHOUSE_URL": f"chdb://{data}/clickhouse", "COLUMNS": "120"}
+def start_serve(data: Path, ports: dict[str, int], env: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {**os.environ, "LLMSIGHT_CLICKHOUSE_URL": f"chdb://{data}/clickhouse", "COLUMNS": "120", **(env or {})}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -122,10 +122,10 @@ def test_sigkill_loses_nothing_acknowledged_and_sigterm_flushes(tmp_path):
         assert httpx.post(f"http://127.0.0.1:{ports['http']}/v1/traces", content=body, headers=PROTO).status_code == 200
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
-    checkpoint = json.loads((tmp_path / "spool" / "checkpoint.json").read_text())
-    segment, offset = checkpoint["position"]
+    _, checkpoint = read_slots(tmp_path / "spool" / "checkpoint")
+    segment, offset = checkpoint.position
     last = max((tmp_path / "spool").glob("*.wal"))
-    assert checkpoint["intent"] is None
+    assert checkpoint.intent is None
     assert (segment, offset) == (int(last.stem), last.stat().st_size)  # everything spooled was inserted
     proc = start_serve(tmp_path, ports)
     try:

@@ -1,4 +1,4 @@
-"""The spool on its own: ordering across segments, torn tails, checkpoints and intents."""
+"""The spool on its own: ordering across segments, torn tails, damage, checkpoints and intents."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from llmsight.collector.checkpoint import SLOT_BYTES, Checkpoint, State, read_slots
 from llmsight.collector.spool import Spool, SpoolFull
 
 
@@ -72,8 +73,7 @@ def test_an_intent_survives_a_crash_with_its_exact_range(tmp_path):
     start, end = reopened.intent
     assert [r.payload for r in reopened.read(start, 1 << 40, until=end)] == [b"x" * 10, b"y" * 10]
     assert reopened.instance_id == spool.instance_id  # so the replay's deduplication token is the same
-    checkpoint = json.loads((tmp_path / "checkpoint.json").read_text())
-    assert checkpoint["intent"] is not None
+    assert read_slots(tmp_path / "checkpoint")[1].intent == (batch[0].start, batch[-1].end)
     reopened.close()
     spool.close()
 
@@ -91,3 +91,51 @@ def test_a_full_spool_refuses_appends(tmp_path):
     assert spool.size() == 0
     append_all(spool, [b"q"])  # room again once ClickHouse has the data
     spool.close()
+
+
+def test_a_damaged_record_followed_by_good_ones_costs_only_itself(tmp_path, caplog):
+    spool = Spool(tmp_path, max_bytes=1 << 30)
+    for payload in (b"a" * 50, b"b" * 50, b"c" * 50, b"d" * 50):
+        append_all(spool, [payload])
+    spool.close()
+    (segment,) = tmp_path.glob("*.wal")
+    data = bytearray(segment.read_bytes())
+    data[58 + 20] ^= 0xFF  # a flipped bit inside the second record's payload (records are 58 bytes)
+    segment.write_bytes(bytes(data))
+
+    reopened = Spool(tmp_path, max_bytes=1 << 30)
+    assert read_all(reopened) == [b"a" * 50, b"c" * 50, b"d" * 50]  # the reader resynchronises after it
+    assert "is damaged" in caplog.text
+    reopened.close()
+
+
+def test_an_old_checkpoint_json_is_migrated_once(tmp_path):
+    spool = Spool(tmp_path, max_bytes=1 << 30)
+    append_all(spool, [b"x" * 10])
+    append_all(spool, [b"y" * 10])
+    first = spool.read(spool.committed, 1)[0]
+    spool.close()
+    (tmp_path / "checkpoint").unlink()  # as a collector before the two-slot file left it
+    legacy = {"instance": "0123456789abcdef", "position": list(first.end), "intent": None}
+    (tmp_path / "checkpoint.json").write_text(json.dumps(legacy))
+
+    reopened = Spool(tmp_path, max_bytes=1 << 30)
+    assert (reopened.instance_id, reopened.committed) == ("0123456789abcdef", first.end)
+    assert read_all(reopened) == [b"y" * 10]
+    assert not (tmp_path / "checkpoint.json").exists()
+    assert read_slots(tmp_path / "checkpoint")[1].instance == "0123456789abcdef"
+    reopened.close()
+
+
+def test_a_checkpoint_torn_mid_save_falls_back_to_the_previous_one(tmp_path):
+    checkpoint = Checkpoint(tmp_path)
+    assert checkpoint.load() is None
+    saved = [State("i", (1, n), None) for n in range(3)]
+    for state in saved:
+        checkpoint.save(state)
+    assert Checkpoint(tmp_path).load() == saved[-1]
+    data = bytearray((tmp_path / "checkpoint").read_bytes())
+    newest = 3 % 2  # the slot the third save wrote
+    data[newest * SLOT_BYTES + 30] ^= 0xFF  # a crash mid-write
+    (tmp_path / "checkpoint").write_bytes(bytes(data))
+    assert Checkpoint(tmp_path).load() == saved[-2]

@@ -5,24 +5,33 @@ table, then moves the spool's checkpoint. A failed insert is retried with backof
 as it takes: the data is safe on disk meanwhile, and the receivers answer 503 only once the
 spool is full. Each batch's deduplication token is derived from its place in the spool, so
 replaying a batch after a crash cannot store it twice.
+
+The thread never gives up on a disk error either: reading the spool, moving its checkpoint and
+writing dead letters are retried with backoff (logged once per episode, counted in
+``llmsight_spool_io_errors_total``), so a full disk stalls the exporter until space returns
+instead of killing it.
 """
 
 from __future__ import annotations
 
 import logging
 import marshal
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from llmsight.collector.checkpoint import fsync_directory, write_all
 from llmsight.collector.otlp import Rows
 from llmsight.collector.pipeline import Processor, decode_record
 from llmsight.collector.spool import Position, Record, Spool
 from llmsight.collector.telemetry import Telemetry
 
 log = logging.getLogger("llmsight.collector")
+
+T = TypeVar("T")
 
 STORED_COUNTER = {"otel_traces": "llmsight_stored_spans_total", "otel_logs": "llmsight_stored_log_records_total"}
 
@@ -49,6 +58,7 @@ class ClickHouseExporter:
         self._thread = threading.Thread(target=self._run, name="llmsight-exporter", daemon=True)
         self._client: Any = None
         self._last_insert = 0.0
+        telemetry.gauge("llmsight_spool_write_errors_total", lambda: float(spool.write_errors))
 
     def start(self) -> None:
         self._thread.start()
@@ -71,10 +81,13 @@ class ClickHouseExporter:
         spool = self._spool
         if spool.intent is not None:
             start, end = spool.intent
-            self._insert_batch(self._decode(spool.read(start, 1 << 62, until=end)), _span(start, end))
+            records = self._retry("read the spool", spool.read, start, 1 << 62, end)
+            if records is None:
+                return
+            self._insert_batch(self._decode(records), _span(start, end))
             if self._abandon.is_set():
                 return
-            spool.commit(end)
+            self._retry("move the spool checkpoint", spool.commit, end)
         batches: queue.Queue[tuple[Position, Position, dict[str, Rows]] | None] = queue.Queue(maxsize=1)
         decoder = threading.Thread(target=self._decode_loop, args=(batches,), name="llmsight-decoder", daemon=True)
         decoder.start()
@@ -84,11 +97,13 @@ class ClickHouseExporter:
                 break
             start, end, by_table = item
             if by_table:
-                spool.begin(start, end)
+                self._retry("record the batch in the spool checkpoint", spool.begin, start, end)
+                if self._abandon.is_set():
+                    return
                 self._insert_batch(by_table, _span(start, end))
                 if self._abandon.is_set():
                     return
-            spool.commit(end)
+            self._retry("move the spool checkpoint", spool.commit, end)
         if self._client is not None:
             self._client.close()
 
@@ -105,7 +120,9 @@ class ClickHouseExporter:
                 if pause > 0:
                     self._stopping.wait(pause)
             limit = spool.written
-            records = spool.read(position, self._max_batch_bytes, until=limit)
+            records = self._retry("read the spool", spool.read, position, self._max_batch_bytes, limit)
+            if records is None:
+                break
             # No records before ``limit`` means a segment's end or a torn, never acknowledged tail: skip it.
             end = records[-1].end if records else limit
             batches.put((position, end, self._decode(records)))
@@ -150,10 +167,44 @@ class ClickHouseExporter:
         self._last_insert = time.monotonic()
 
     def _dead_letter(self, name: str, payload: bytes) -> None:
+        """Keep ``payload`` aside durably: the spool deletes its copy once the checkpoint moves past it."""
         directory = self._spool.dir / "dead-letter"
-        directory.mkdir(exist_ok=True)
-        (directory / f"{name}.bin").write_bytes(payload)
-        self._telemetry.add("llmsight_dead_letter_total")
+
+        def write() -> bool:
+            directory.mkdir(exist_ok=True)
+            fd = os.open(directory / f"{name}.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                write_all(fd, payload)
+                if self._spool.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            if self._spool.fsync:
+                fsync_directory(directory)
+            return True
+
+        if self._retry("write a dead-letter file", write):
+            self._telemetry.add("llmsight_dead_letter_total")
+
+    def _retry(self, what: str, action: Callable[..., T], *args: Any) -> T | None:
+        """``action(*args)`` until it raises no OSError (a full disk, say); None once the exporter is abandoned."""
+        delay = 0.2
+        failures = 0
+        while True:
+            try:
+                result = action(*args)
+            except OSError as exc:
+                failures += 1
+                self._telemetry.add("llmsight_spool_io_errors_total")
+                if failures == 1:
+                    log.error("cannot %s (%s); retrying until it works, the data stays in the spool", what, exc)
+                if self._abandon.wait(delay):
+                    return None
+                delay = min(delay * 2, 5.0)
+                continue
+            if failures:
+                log.warning("could %s again after %d failed attempts", what, failures)
+            return result
 
     def _insert(self, table: str, rows: Rows, token: str) -> None:
         """Insert, retrying connection and transient errors for as long as it takes.
@@ -183,7 +234,7 @@ class ClickHouseExporter:
                 self._client = None
                 attempts += 1
                 code = _clickhouse_code(exc)
-                if code is not None and code not in TRANSIENT_CODES and attempts >= 5:
+                if code is not None and not _transient(code, exc) and attempts >= 5:
                     raise RejectedBatch(str(exc).splitlines()[0][:300]) from exc
                 log.warning(
                     "insert into %s failed, retrying in %.1fs: %s", table, delay, str(exc).splitlines()[0][:200]
@@ -197,8 +248,13 @@ class RejectedBatch(Exception):
     """ClickHouse rejects this batch's data itself; retrying will not help."""
 
 
-# ClickHouse error codes that mean "try again later", not "this data is wrong".
-TRANSIENT_CODES = {3, 159, 160, 164, 202, 203, 209, 210, 236, 241, 242, 252, 285, 319, 425, 439, 999, 1000}
+# ClickHouse error codes that mean "try again later", not "this data is wrong"; 243 is NOT_ENOUGH_SPACE.
+TRANSIENT_CODES = {3, 159, 160, 164, 202, 203, 209, 210, 236, 241, 242, 243, 252, 285, 319, 425, 439, 999, 1000}
+
+
+def _transient(code: int, exc: Exception) -> bool:
+    """A full disk on ClickHouse's side is an outage, whatever code it comes with (a write error, say)."""
+    return code in TRANSIENT_CODES or "No space left on device" in str(exc) or "NOT_ENOUGH_SPACE" in str(exc)
 
 
 def _clickhouse_code(exc: Exception) -> int | None:
