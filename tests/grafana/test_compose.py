@@ -128,3 +128,24 @@ def test_clickhouse_config_gives_system_logs_a_ttl():
     xml = (REPO / "deploy/clickhouse/config.d/system-log-ttl.xml").read_text()
     for table in ("query_log", "part_log", "trace_log", "metric_log", "text_log"):
         assert re.search(rf"<{table}><ttl>\w+ \+ INTERVAL \d+ DAY DELETE</ttl></{table}>", xml), table
+
+
+def test_grafana_user_is_held_to_what_the_query_endpoint_allows():
+    """On a ClickHouse server the same rule as llmsight's query endpoint: llmsight's tables and schema only."""
+    import xml.etree.ElementTree as ET
+
+    from llmsight.collector.query_guard import SYSTEM_TABLES
+
+    root = ET.fromstring((REPO / "deploy/clickhouse/users.d/grafana.xml").read_text())
+    grants = [q.text for q in root.iter("query")]
+    allowed = {"GRANT SELECT ON otel.*", "GRANT dictGet ON otel.*"}
+    system = {g.removeprefix("GRANT SELECT ON system.") for g in grants if g not in allowed}
+    assert system <= SYSTEM_TABLES, system  # nothing beyond the schema tables; no FILE/URL/REMOTE sources
+    profile = root.find("profiles/grafana_readonly")
+    for limit in ("max_execution_time", "max_memory_usage", "max_result_rows", "max_threads"):
+        assert int(profile.findtext(f"constraints/{limit}/max")) == int(profile.findtext(limit)), limit
+    assert profile.find("constraints/readonly/const") is not None
+    access = (REPO / "deploy/clickhouse/config.d/access-control.xml").read_text()
+    assert "<select_from_system_db_requires_grant>true<" in access
+    volumes = SERVICES["clickhouse"]["volumes"]
+    assert any(v.startswith("./deploy/clickhouse/config.d/access-control.xml:") for v in volumes)
