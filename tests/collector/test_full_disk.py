@@ -251,3 +251,28 @@ def test_serve_refuses_what_a_full_spool_disk_cannot_keep_and_recovers_by_itself
         assert set(stored) <= senders.sent
         assert set(statuses) <= {0, 200, 503}, statuses
         assert not [line for line in log if "Traceback" in line], "".join(log)
+
+
+def test_a_full_clickhouse_disk_is_an_outage_not_bad_data(tmp_path):
+    """chDB answers NOT_ENOUGH_SPACE (243): retried for as long as it takes, never set aside as dead letters."""
+    with small_disk(tmp_path / "disk", size_mib=128) as disk:
+        ports = {"http": free_port(), "grpc": free_port(), "query": free_port()}
+        proc = start_serve(disk, ports, {"LLMSIGHT_SPOOL_DIR": str(tmp_path / "spool")})  # the store is on the tmpfs
+        drain_output(proc)
+        try:
+            filler = fill(disk, leave=64 * 1024)
+            for _ in range(20):
+                body = chat_span_request(SPANS, service=SERVICE).SerializeToString()
+                assert httpx.post(f"http://127.0.0.1:{ports['http']}/v1/traces", content=body, headers=PROTO).is_success
+            deadline = time.monotonic() + 60
+            while metric(ports, "llmsight_insert_errors_total") < 7:  # a data error is set aside after 5 tries
+                assert time.monotonic() < deadline, "inserts never failed: is the store's disk full?"
+                time.sleep(0.2)
+            assert metric(ports, "llmsight_dead_letter_total") == 0
+            assert metric(ports, "llmsight_spool_bytes") > 0  # still waiting in the spool
+            filler.unlink()
+            wait_spool_empty(ports)
+            assert int(query(ports, f"SELECT count() FROM otel_traces WHERE ServiceName = '{SERVICE}'")) == 20 * SPANS
+        finally:
+            proc.kill()
+            proc.wait()
