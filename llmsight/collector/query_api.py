@@ -82,10 +82,10 @@ def build_query_app(
             local.client = client_factory()
         return local.client
 
-    def run(sql: str, marker: str, fmt: str | None) -> bytes:
+    def run(sql: str, marker: str, fmt: str | None, parameters: dict[str, str]) -> bytes:
         try:
-            text = checked_query(client(), sql, policy)
-            return client().raw_query(f"/* {marker} */ {text}", fmt=fmt)
+            text = checked_query(client(), sql, policy, parameters)
+            return client().raw_query(f"/* {marker} */ {text}", parameters=parameters or None, fmt=fmt)
         except QueryRefused:
             raise
         except Exception:
@@ -119,6 +119,8 @@ def build_query_app(
                 return _error(497, "a tenant-bound token cannot use the query endpoint (it reads every tenant)", 403)
         if params.get("database", database) != database:
             return _error(81, f"only database {database} is readable here", 404)
+        # Query parameters ({name:Type} in the text) are values, bound by the engine: safe to pass on.
+        parameters = {k.removeprefix("param_"): v for k, v in params.items() if k.startswith("param_")}
         fmt = params.get("default_format") or None
         if fmt is not None and not fmt.isidentifier():
             return _error(73, f"unknown format {fmt!r}", 400)
@@ -137,7 +139,9 @@ def build_query_app(
             return _error(202, "too many queries at once; retry later", 429)
         marker = f"llmsight-query {uuid.uuid4().hex}"
         try:
-            data = await _until_disconnect(request, asyncio.to_thread(run, sql, marker, fmt), lambda: kill(marker))
+            data = await _until_disconnect(
+                request, asyncio.to_thread(run, sql, marker, fmt, parameters), lambda: kill(marker)
+            )
         except QueryRefused as exc:
             return _error(497, str(exc), 403)
         except StoreUnavailableError as exc:

@@ -158,10 +158,13 @@ def _name(text: str) -> str:
     return text.split(" (alias ", 1)[0].strip()
 
 
-def checked_query(client: Any, sql: str, policy: Policy) -> str:
-    """The canonical text of ``sql`` once the policy allows it; raises QueryRefused otherwise."""
+def checked_query(client: Any, sql: str, policy: Policy, parameters: dict[str, str] | None = None) -> str:
+    """The canonical text of ``sql`` once the policy allows it; raises QueryRefused otherwise.
+
+    ``parameters`` fill ``{name:Type}`` placeholders; the engine binds them as values, so they
+    cannot change the tree that is checked."""
     text = canonical(client, sql)
     # No output format is named: a FORMAT clause in ``text`` belongs to the explained query.
-    ast = client.raw_query(f"EXPLAIN AST {text}").decode("utf-8")
+    ast = client.raw_query(f"EXPLAIN AST {text}", parameters=parameters or None).decode("utf-8")
     policy.check(parse_ast(ast))
     return text

@@ -69,6 +69,12 @@ def test_operator_reads_llmsight_tables_and_schema(serve):
     basic = base64.b64encode(b"default:op-token").decode()
     assert _query(serve, "SELECT 1", headers={"Authorization": f"Basic {basic}"}).text.strip() == "1"
     assert _query(serve, "SELECT 1 FORMAT JSONEachRow").text.strip() == '{"1":1}'
+    bound = _query(
+        serve, "SELECT count() FROM llm_calls WHERE ServiceName = {s:String}", params={"param_s": "secure-svc"}
+    )
+    assert bound.text.strip() == "5"
+    injected = {"param_s": "x' OR 1=1 --"}
+    assert _query(serve, "SELECT count() FROM llm_calls WHERE ServiceName = {s:String}", params=injected).text == "0\n"
 
 
 @pytest.mark.parametrize(
@@ -185,6 +191,12 @@ def test_no_query_reaches_the_network(serve, sql):
 )
 def test_only_llmsight_tables_and_schema_are_readable(serve, sql):
     _refused(_query(serve, sql))
+
+
+def test_identifier_parameters_are_checked_as_bound(serve):
+    sql = "SELECT * FROM {t:Identifier} LIMIT 1"
+    _refused(_query(serve, sql, params={"param_t": "system.query_log"}))
+    assert _query(serve, sql, params={"param_t": "llm_calls"}).status_code == 200
 
 
 def test_multi_statements_are_refused(serve):
