@@ -121,7 +121,10 @@ def query_client(settings: Settings):  # -> clickhouse_connect Client
     if store.embedded:
         url = running_query_url(settings)
         if url:
-            return open_client(f"{url}/{store.database}", compress=False)
+            from llmsight.collector.auth import TokenAuth
+
+            token = settings.query_token or TokenAuth(settings.ingest_tokens).reader_token()
+            return open_client(f"{url}/{store.database}", compress=False, access_token=token)
     return open_client(store)
 
 

@@ -51,6 +51,10 @@ class TokenAuth:
             tenant = tenant.strip()
             self._tokens.append((token.strip().encode(), None if tenant == ANY_TENANT else tenant))
 
+    def reader_token(self) -> str | None:
+        """The first token that may use the query endpoint (operator or gateway), for the CLI to send."""
+        return next((token.decode() for token, tenant in self._tokens if not tenant), None)
+
     @property
     def enabled(self) -> bool:
         return bool(self._tokens)

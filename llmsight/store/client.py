@@ -19,11 +19,19 @@ class StoreUnavailableError(RuntimeError):
     """The store could not be opened; the message is meant for a person."""
 
 
-def open_client(url: str | StoreURL, *, database: bool = True, compress: bool = True, **settings: Any) -> Client:
+def open_client(
+    url: str | StoreURL,
+    *,
+    database: bool = True,
+    compress: bool = True,
+    access_token: str | None = None,
+    **settings: Any,
+) -> Client:
     """Connect to the store. ``database=False`` connects without selecting it (for CREATE DATABASE).
 
     ``settings`` are ClickHouse settings for every query of this client (``readonly=2`` for the
-    query endpoint); ``compress=False`` suits llmsight's own query endpoint, which does not compress.
+    query endpoint); ``compress=False`` suits llmsight's own query endpoint, which does not compress,
+    and ``access_token`` is sent to it as ``Authorization: Bearer`` when it asks for a token.
     """
     store = parse_store_url(url) if isinstance(url, str) else url
     db = store.database if database else None
@@ -34,12 +42,13 @@ def open_client(url: str | StoreURL, *, database: bool = True, compress: bool = 
         return clickhouse_connect.get_client(
             host=store.host,
             port=store.port,
-            username=store.username,
-            password=store.password,
+            username=None if access_token else store.username,
+            password=None if access_token else store.password,
             secure=store.secure,
             compress=compress,
             database=db or "",
             settings=settings,
+            access_token=access_token,
             connect_timeout=5,
             send_receive_timeout=60,
         )

@@ -114,3 +114,25 @@ def test_status_reads_through_the_query_endpoint_of_a_running_serve(collector_fa
         assert refused.exit_code == 2 and "owns this store" in refused.output
     finally:
         marker.unlink()
+
+
+def test_the_cli_sends_an_operator_token_to_a_serve_that_asks_for_one(collector_factory, store_url, chdb_path):
+    from llmsight.cli.common import serve_file
+    from llmsight.settings import Settings
+
+    tokens = "app-token=acme,op-token"
+    collector = collector_factory(ingest_tokens=tokens)
+    marker = serve_file(Settings(clickhouse_url=store_url))
+    marker.write_text(
+        json.dumps({"pid": os.getpid(), "store_path": str(chdb_path), "query_url": collector.endpoints.query})
+    )
+    try:
+        args = ["db", "status", "--clickhouse-url", store_url]
+        refused = runner.invoke(app, args, env={"COLUMNS": "200"})
+        assert refused.exit_code == 2 and "Authentication failed" in refused.output
+        ok = runner.invoke(app, args, env={"COLUMNS": "200", "LLMSIGHT_INGEST_TOKENS": tokens})
+        assert ok.exit_code == 0 and "llm_calls" in ok.output, ok.output
+        tenant = runner.invoke(app, args, env={"COLUMNS": "200", "LLMSIGHT_QUERY_TOKEN": "app-token"})
+        assert tenant.exit_code == 2 and "tenant-bound" in tenant.output
+    finally:
+        marker.unlink()
