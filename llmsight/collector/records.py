@@ -9,6 +9,7 @@ the next valid record and says so in the log.
 from __future__ import annotations
 
 import logging
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -80,8 +81,15 @@ def resync(handle: BinaryIO, segment: int, offset: int, stop: int) -> int:
 
 
 def find_record(data: bytes) -> int | None:
-    """The first offset in ``data`` where a whole, CRC-valid, non-empty record starts."""
-    for at in range(len(data) - HEADER.size):
+    """The first offset in ``data`` where a whole, CRC-valid, non-empty record starts.
+
+    A length that fits in ``data`` has a small top byte (0 below 16 MiB), so a regular
+    expression finds the few offsets worth checking at C speed instead of a Python loop
+    over every byte.
+    """
+    top = re.escape(bytes([min(255, len(data) >> 24)]))
+    for match in re.finditer(b"(?=[\\x00-" + top + b"])", data[3 : len(data) - HEADER.size + 4]):
+        at = match.start()
         length, crc = HEADER.unpack_from(data, at)
         body = at + HEADER.size
         if 0 < length <= len(data) - body and zlib.crc32(data[body : body + length]) == crc:
