@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -136,6 +137,7 @@ def serve(
                 subtitle="Ctrl+C to stop",
             )
         )
+        os.umask(0o077)  # every file serve writes (store, spool, dead letters) holds prompts and answers
         try:
             asyncio.run(collector.run(install_signals=True))
         except PortInUseError as exc:

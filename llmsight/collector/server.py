@@ -128,6 +128,10 @@ class Collector:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         s = self.settings
+        # Prompts, answers and the spool (every tenant's data before redaction) are for this user only.
+        if self.store.embedded:
+            private_dir(Path(self.store.path))
+        private_dir(s.spool_path)
         try:
             self.init_store()
         except StoreUnavailableError as exc:
@@ -294,12 +298,22 @@ class Collector:
             "grpc": self.endpoints.grpc,
             "evaluator": {"judge_model": self.settings.judge_model, "interval_s": self.settings.evaluate_interval_s},
         }
-        self.serve_file.write_text(json.dumps(info))
+        fd = os.open(self.serve_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # one left by an older version may be world-readable
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(info))
 
     def _remove_serve_file(self) -> None:
         if self.serve_file is not None:
             with contextlib.suppress(OSError):
                 self.serve_file.unlink()
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` readable by this user only, and tighten it if it exists and is ours."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o700)
 
 
 class PortInUseError(OSError):
