@@ -20,6 +20,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from llmsight.collector import otlp_limits
+
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES = ("Unset", "Ok", "Error")
 SEVERITY_TEXT = (
@@ -164,20 +166,30 @@ def _link_id(raw: bytes, size: int) -> str:
     return raw.hex() if len(raw) == size else ""
 
 
-def parse_traces(body: bytes, content_type: str) -> ExportTraceServiceRequest:
-    return _parse(ExportTraceServiceRequest(), body, content_type)
+DEFAULT_MAX_ELEMENTS = 1_000_000
 
 
-def parse_logs(body: bytes, content_type: str) -> ExportLogsServiceRequest:
-    return _parse(ExportLogsServiceRequest(), body, content_type)
+def parse_traces(body: bytes, content_type: str, max_elements: int = DEFAULT_MAX_ELEMENTS) -> ExportTraceServiceRequest:
+    return _parse(ExportTraceServiceRequest(), "traces", body, content_type, max_elements)
 
 
-def parse_metrics(body: bytes, content_type: str) -> ExportMetricsServiceRequest:
-    return _parse(ExportMetricsServiceRequest(), body, content_type)
+def parse_logs(body: bytes, content_type: str, max_elements: int = DEFAULT_MAX_ELEMENTS) -> ExportLogsServiceRequest:
+    return _parse(ExportLogsServiceRequest(), "logs", body, content_type, max_elements)
 
 
-def _parse(message: Any, body: bytes, content_type: str) -> Any:
+def parse_metrics(
+    body: bytes, content_type: str, max_elements: int = DEFAULT_MAX_ELEMENTS
+) -> ExportMetricsServiceRequest:
+    return _parse(ExportMetricsServiceRequest(), "metrics", body, content_type, max_elements)
+
+
+def _parse(message: Any, kind: str, body: bytes, content_type: str, max_elements: int) -> Any:
+    """Parse after checking the element count, so one body cannot cost more than ``max_elements`` steps."""
     if content_type == "json":
+        try:
+            otlp_limits.check_json(body, kind, max_elements)
+        except otlp_limits.TooManyElements as exc:
+            raise OTLPDecodeError(str(exc)) from None
         try:
             doc = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -192,6 +204,12 @@ def _parse(message: Any, body: bytes, content_type: str) -> Any:
         except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
             raise OTLPDecodeError(f"invalid OTLP/JSON: {str(exc)[:300]}") from None
         return message
+    try:
+        otlp_limits.check_protobuf(body, kind, max_elements)
+    except otlp_limits.TooManyElements as exc:
+        raise OTLPDecodeError(str(exc)) from None
+    except otlp_limits.MalformedBody as exc:
+        raise OTLPDecodeError(f"invalid OTLP protobuf: {exc}") from None
     try:
         message.ParseFromString(body)
     except (DecodeError, RuntimeError, ValueError) as exc:
@@ -221,50 +239,56 @@ def _hex_ids_to_base64(node: Any, depth: int = 0) -> None:
                 _hex_ids_to_base64(item, depth + 1)
 
 
-def span_is_valid(span: Any) -> bool:
-    """What a stored span needs: 16-byte trace id, 8-byte span id, optional 8-byte parent, storable times."""
-    return (
-        len(span.trace_id) == 16
-        and len(span.span_id) == 8
-        and len(span.parent_span_id) in (0, 8)
-        and span.start_time_unix_nano <= MAX_TIMESTAMP_NS
-        and span.end_time_unix_nano <= MAX_TIMESTAMP_NS
-    )
+def span_problem(span: Any, min_time_ns: int = 0) -> str | None:
+    """Why a span cannot be stored, or None: it needs a 16-byte trace id, an 8-byte span id, an optional
+    8-byte parent, storable times, and a start inside the retention window (``min_time_ns``)."""
+    if len(span.trace_id) != 16 or len(span.span_id) != 8 or len(span.parent_span_id) not in (0, 8):
+        return "invalid trace_id/span_id/parent_span_id length"
+    if span.start_time_unix_nano > MAX_TIMESTAMP_NS or span.end_time_unix_nano > MAX_TIMESTAMP_NS:
+        return "timestamp beyond the year 2100"
+    if span.start_time_unix_nano < min_time_ns:
+        return "older than the retention window of otel_traces"
+    return None
 
 
-def record_is_valid(record: Any) -> bool:
-    """Log records may have no ids, but ids that are there must have the right length."""
-    return (
-        len(record.trace_id) in (0, 16)
-        and len(record.span_id) in (0, 8)
-        and max(record.time_unix_nano, record.observed_time_unix_nano) <= MAX_TIMESTAMP_NS
-    )
+def record_problem(record: Any, min_time_ns: int = 0) -> str | None:
+    """Log records may have no ids, but ids that are there must have the right length; the time
+    stored (``time_unix_nano``, else ``observed_time_unix_nano``) must be inside the retention window."""
+    if len(record.trace_id) not in (0, 16) or len(record.span_id) not in (0, 8):
+        return "invalid trace_id/span_id length"
+    if max(record.time_unix_nano, record.observed_time_unix_nano) > MAX_TIMESTAMP_NS:
+        return "timestamp beyond the year 2100"
+    if (record.time_unix_nano or record.observed_time_unix_nano) < min_time_ns:
+        return "older than the retention window of otel_logs"
+    return None
 
 
-def validate_spans(request: ExportTraceServiceRequest) -> tuple[int, int, list[str]]:
-    """Drop invalid spans from ``request`` in place: (kept, rejected, messages).
+def validate_spans(request: ExportTraceServiceRequest, min_time_ns: int = 0) -> tuple[int, int, list[str]]:
+    """Drop spans that cannot be stored from ``request`` in place: (kept, rejected, messages).
 
     Cheap (no attribute is touched), so the receiver can answer ``partial_success`` before
     the request is spooled; full decoding happens once, in the exporter, on valid spans only.
+    ``min_time_ns`` is the start of the retention window: older spans would be acknowledged and
+    then deleted by the table's TTL, so they are rejected instead.
     """
     groups = (scope.spans for rs in request.resource_spans for scope in rs.scope_spans)
-    return _drop_invalid(groups, span_is_valid, lambda span: f"span {span.name[:80]!r}")
+    return _drop_invalid(groups, span_problem, min_time_ns, lambda span: f"span {span.name[:80]!r}")
 
 
-def validate_logs(request: ExportLogsServiceRequest) -> tuple[int, int, list[str]]:
-    """Drop invalid log records from ``request`` in place: (kept, rejected, messages)."""
+def validate_logs(request: ExportLogsServiceRequest, min_time_ns: int = 0) -> tuple[int, int, list[str]]:
+    """Drop log records that cannot be stored from ``request`` in place: (kept, rejected, messages)."""
     groups = (scope.log_records for rl in request.resource_logs for scope in rl.scope_logs)
-    return _drop_invalid(groups, record_is_valid, lambda record: "log record")
+    return _drop_invalid(groups, record_problem, min_time_ns, lambda record: "log record")
 
 
-def _drop_invalid(groups: Any, is_valid: Any, describe: Any) -> tuple[int, int, list[str]]:
+def _drop_invalid(groups: Any, problem: Any, min_time_ns: int, describe: Any) -> tuple[int, int, list[str]]:
     kept = rejected = 0
     errors: list[str] = []
     for items in groups:
-        bad = [i for i, item in enumerate(items) if not is_valid(item)]
+        bad = [i for i, item in enumerate(items) if problem(item, min_time_ns)]
         for i in reversed(bad):
             if len(errors) < 5:
-                errors.append(f"{describe(items[i])}: invalid trace_id/span_id/parent_span_id length or timestamp")
+                errors.append(f"{describe(items[i])}: {problem(items[i], min_time_ns)}")
             del items[i]
         rejected += len(bad)
         kept += len(items)

@@ -1,35 +1,52 @@
-"""The pipeline receivers feed: validate -> spool; the exporter decodes, processes and inserts.
+"""The pipeline receivers feed: count -> parse -> validate -> spool; the exporter decodes, processes and inserts.
 
-Both receivers call the same ``ingest_*`` methods, so HTTP and gRPC behave the same way:
-invalid records are dropped, counted and reported; valid ones are durable on disk before the
-call returns. The receiver side only validates ids and timestamps (cheap), so acknowledging
-is fast; the full decode into rows, redaction and the insert happen once, in the exporter.
-Memory is bounded by ``max_inflight_bytes`` of requests being handled at once (beyond it:
-QueueFull, answered 429); disk by the spool's cap (SpoolFull, answered 503).
+Both receivers call the same ``ingest`` method, so HTTP and gRPC behave the same way: a body
+with more elements than ``max_elements`` is refused whole (400), records that cannot be stored
+(bad ids or times, older than their table's retention) are dropped, counted and reported, valid
+ones are durable on disk before the call returns. The CPU part (element count, parse,
+validation, the spool record) runs in a small thread pool, never on the event loop, so one
+body cannot stall the other requests. The full decode into rows, redaction and the insert
+happen once, in the exporter.
+
+Memory is bounded by ``max_inflight_bytes``: a request is charged, from before its body is read
+until it is spooled, for what it really holds (see ``request_cost``); beyond the bound: QueueFull,
+answered 429. Disk is bounded by the spool's cap (SpoolFull, answered 503).
 """
 
 from __future__ import annotations
 
+import asyncio
 import marshal
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from llmsight.collector import otlp
 from llmsight.collector.auth import Principal
-from llmsight.collector.otlp import Rows, count_metric_points, log_rows, span_rows, validate_logs, validate_spans
+from llmsight.collector.otlp import Rows, count_metric_points, log_rows, span_rows
 from llmsight.collector.spool import Spool, SpoolFull
 from llmsight.collector.telemetry import Telemetry
 
 Processor = Callable[[str, Rows], None]
 
 TABLES = {"traces": "otel_traces", "logs": "otel_logs"}
+DECODE_THREADS = 2  # the GIL makes more pointless for CPU work; two keep one slow body from blocking all
+DAY_NS = 86_400 * 10**9
 
 
 class QueueFull(Exception):
     """Too much is being received at once; the sender should retry shortly (429)."""
+
+
+def request_cost(body_bytes: int, encoding: str) -> int:
+    """Bytes a decoded body holds besides itself while it is handled: the parsed message (upb holds about
+    the body's size; json.loads' dicts about three times more) and the spool record (one more copy)."""
+    return body_bytes * (2 if encoding == "protobuf" else 5)
 
 
 @dataclass
@@ -46,36 +63,80 @@ class IngestResult:
         return response
 
 
+@dataclass
+class _Decoded:
+    kept: int
+    rejected: int
+    errors: list[str]
+    record: bytes | None  # what goes to the spool, None when nothing is kept
+
+
+PARSERS = {"traces": otlp.parse_traces, "logs": otlp.parse_logs, "metrics": otlp.parse_metrics}
+VALIDATORS = {"traces": otlp.validate_spans, "logs": otlp.validate_logs}
+COUNTERS = {
+    "traces": ("llmsight_received_spans_total", "llmsight_rejected_spans_total"),
+    "logs": ("llmsight_received_log_records_total", "llmsight_rejected_log_records_total"),
+}
+
+
 class Pipeline:
-    def __init__(self, spool: Spool, telemetry: Telemetry, max_inflight_bytes: int = 1 << 28) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        telemetry: Telemetry,
+        max_inflight_bytes: int = 1 << 28,
+        max_elements: int = otlp.DEFAULT_MAX_ELEMENTS,
+        retention_days: dict[str, int] | None = None,
+    ) -> None:
+        """``retention_days``: days kept per signal ("traces", "logs"); 0 or missing keeps everything."""
         self.spool = spool
         self.telemetry = telemetry
         self.max_inflight_bytes = max_inflight_bytes
+        self.max_elements = max_elements
+        self.retention_days = retention_days or {}
         self.inflight_bytes = 0
+        self._decoder = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="llmsight-decode")
 
-    async def ingest_traces(
-        self, request: ExportTraceServiceRequest, raw: bytes | None, principal: Principal
+    async def ingest(
+        self, signal: str, body: bytes, encoding: str, principal: Principal, admission: Admission
     ) -> IngestResult:
-        """``raw`` is the request's protobuf encoding when the sender used protobuf (saves re-encoding).
+        """Parse, validate and spool one request ``body`` ("protobuf" or "json") of ``signal``.
 
-        Callers hold an ``admit()`` for the request while they read, parse and ingest it."""
-        kept, rejected, errors = validate_spans(request)
-        self.telemetry.add("llmsight_received_spans_total", kept + rejected)
-        return await self._spool("traces", request, None if rejected else raw, kept, rejected, errors, principal)
+        Raises OTLPDecodeError (400) for a body that is not OTLP or has too many elements, QueueFull
+        when its decoding would pass the in-flight bound, SpoolFull or OSError when it cannot be
+        made durable; then nothing is acknowledged. ``admission`` already counts the body itself.
+        """
+        admission.grow(request_cost(len(body), encoding))
+        loop = asyncio.get_running_loop()
+        decoded = await loop.run_in_executor(self._decoder, self._decode, signal, body, encoding, principal)
+        if signal == "metrics":
+            self.telemetry.add("llmsight_received_metric_points_total", decoded.kept)
+            return IngestResult(decoded.kept, 0)
+        received, rejected = COUNTERS[signal]
+        self.telemetry.add(received, decoded.kept + decoded.rejected)
+        if decoded.rejected:
+            self.telemetry.add(rejected, decoded.rejected)
+        if decoded.record is not None:
+            await self.spool.append(decoded.record)  # raises SpoolFull / OSError: then nothing is acknowledged
+        return IngestResult(decoded.kept, decoded.rejected, "; ".join(decoded.errors))
 
-    async def ingest_logs(
-        self, request: ExportLogsServiceRequest, raw: bytes | None, principal: Principal
-    ) -> IngestResult:
-        kept, rejected, errors = validate_logs(request)
-        self.telemetry.add("llmsight_received_log_records_total", kept + rejected)
-        return await self._spool("logs", request, None if rejected else raw, kept, rejected, errors, principal)
+    def _decode(self, signal: str, body: bytes, encoding: str, principal: Principal) -> _Decoded:
+        """The CPU part of ``ingest``, run in a decoder thread."""
+        request = PARSERS[signal](body, encoding, self.max_elements)
+        if signal == "metrics":
+            return _Decoded(count_metric_points(request), 0, [], None)
+        days = self.retention_days.get(signal, 0)
+        min_time_ns = time.time_ns() - days * DAY_NS if days > 0 else 0
+        kept, rejected, errors = VALIDATORS[signal](request, min_time_ns)
+        if days > 0:
+            errors = [e.replace("retention window of", f"retention window ({days} days) of") for e in errors]
+        if not kept:
+            return _Decoded(kept, rejected, errors, None)
+        # protobuf bodies with nothing dropped are spooled as received (saves re-encoding)
+        raw = body if encoding == "protobuf" and not rejected else request.SerializeToString()
+        return _Decoded(kept, rejected, errors, marshal.dumps((signal, raw, principal.resource_overrides())))
 
-    async def ingest_metrics(self, request: object) -> IngestResult:
-        points = count_metric_points(request)  # type: ignore[arg-type]
-        self.telemetry.add("llmsight_received_metric_points_total", points)
-        return IngestResult(accepted=points, rejected=0)
-
-    def admit(self, nbytes: int) -> _Admission:
+    def admit(self, nbytes: int) -> Admission:
         """Count a request as in flight from before its body is read until it is spooled.
 
         Raises QueueFull when that would pass ``max_inflight_bytes``; one request larger than the
@@ -83,25 +144,10 @@ class Pipeline:
         """
         if self.inflight_bytes and self.inflight_bytes + nbytes > self.max_inflight_bytes:
             raise QueueFull("too much data in flight")
-        return _Admission(self, nbytes)
+        return Admission(self, nbytes)
 
-    async def _spool(
-        self,
-        kind: str,
-        request: Any,
-        raw: bytes | None,
-        kept: int,
-        rejected: int,
-        errors: list[str],
-        principal: Principal,
-    ) -> IngestResult:
-        if rejected:
-            self.telemetry.add("llmsight_rejected_spans_total", rejected)
-        if kept:
-            body = raw if raw is not None else request.SerializeToString()
-            # raises SpoolFull / OSError: then nothing is acknowledged
-            await self.spool.append(marshal.dumps((kind, body, principal.resource_overrides())))
-        return IngestResult(kept, rejected, "; ".join(errors))
+    def close(self) -> None:
+        self._decoder.shutdown(wait=False, cancel_futures=True)
 
 
 def decode_record(payload: bytes) -> tuple[str, Rows]:
@@ -116,21 +162,26 @@ def decode_record(payload: bytes) -> tuple[str, Rows]:
     return TABLES[kind], log_rows(request, overrides)
 
 
-class _Admission:
+class Admission:
+    """One request's share of ``inflight_bytes``; grows as its body streams in and is decoded."""
+
     def __init__(self, pipeline: Pipeline, nbytes: int) -> None:
         self.pipeline, self.nbytes = pipeline, nbytes
 
-    def __enter__(self) -> _Admission:
+    def __enter__(self) -> Admission:
         self.pipeline.inflight_bytes += self.nbytes
         return self
 
-    def resize(self, nbytes: int) -> None:
-        """The real size, once the body is read and decompressed."""
-        self.pipeline.inflight_bytes += nbytes - self.nbytes
-        self.nbytes = nbytes
+    def grow(self, nbytes: int) -> None:
+        """Charge ``nbytes`` more; QueueFull past the bound unless this is the only request in flight."""
+        pipeline = self.pipeline
+        if pipeline.inflight_bytes > self.nbytes and pipeline.inflight_bytes + nbytes > pipeline.max_inflight_bytes:
+            raise QueueFull("too much data in flight")
+        pipeline.inflight_bytes += nbytes
+        self.nbytes += nbytes
 
     def __exit__(self, *exc: object) -> None:
         self.pipeline.inflight_bytes -= self.nbytes
 
 
-__all__ = ["IngestResult", "Pipeline", "Processor", "QueueFull", "SpoolFull", "decode_record"]
+__all__ = ["Admission", "IngestResult", "Pipeline", "Processor", "QueueFull", "SpoolFull", "decode_record"]

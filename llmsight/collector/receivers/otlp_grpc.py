@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from llmsight.collector import otlp
 from llmsight.collector.auth import Principal, TokenAuth
-from llmsight.collector.pipeline import Pipeline, QueueFull, SpoolFull
+from llmsight.collector.pipeline import IngestResult, Pipeline, QueueFull, SpoolFull
 
 
 async def _principal(auth: TokenAuth, context: grpc.aio.ServicerContext) -> Principal:
@@ -26,55 +26,42 @@ async def _principal(auth: TokenAuth, context: grpc.aio.ServicerContext) -> Prin
     return principal  # type: ignore[return-value]
 
 
-async def _run(pipeline: Pipeline, context: grpc.aio.ServicerContext, nbytes: int, ingest: Any) -> Any:
-    """Run ``ingest()`` while the request counts as in flight, mapping refusals to OTLP's gRPC codes."""
-    try:
-        with pipeline.admit(nbytes):
-            return await ingest()
-    except QueueFull:
-        pipeline.telemetry.add("llmsight_throttled_requests_total")
-        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "collector is busy, retry later")
-    except (SpoolFull, OSError):
-        pipeline.telemetry.add("llmsight_throttled_requests_total")
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "spool full: storage is behind or unavailable, retry later")
-
-
 class OTLPServices:
-    """The Export methods. Requests arrive as raw bytes and are parsed here, so a corrupt message
-    is answered INVALID_ARGUMENT (as OTLP asks) rather than the framework's UNKNOWN."""
+    """The Export methods. Requests arrive as raw bytes and are handed to the pipeline like HTTP bodies,
+    so a corrupt message is answered INVALID_ARGUMENT (as OTLP asks) rather than the framework's UNKNOWN."""
 
     def __init__(self, pipeline: Pipeline, auth: TokenAuth) -> None:
         self.pipeline, self.auth = pipeline, auth
 
-    async def _parse(self, parse: Any, body: bytes, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            return parse(body, "protobuf")
-        except otlp.OTLPDecodeError as exc:
-            self.pipeline.telemetry.add("llmsight_rejected_requests_total")
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-
-    async def _export(self, body: bytes, context: Any, parse: Any, ingest: Any, response: Any, field: str) -> Any:
+    async def _export(self, signal: str, body: bytes, context: grpc.aio.ServicerContext) -> IngestResult:
         principal = await _principal(self.auth, context)
-        request = await self._parse(parse, body, context)
-        result = await _run(self.pipeline, context, len(body), lambda: ingest(request, body, principal))
-        return result.fill(response, field)
+        telemetry = self.pipeline.telemetry
+        try:
+            with self.pipeline.admit(len(body)) as admission:
+                return await self.pipeline.ingest(signal, body, "protobuf", principal, admission)
+        except otlp.OTLPDecodeError as exc:
+            telemetry.add("llmsight_rejected_requests_total")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except QueueFull:
+            telemetry.add("llmsight_rejected_requests_total")
+            telemetry.add("llmsight_throttled_requests_total")
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "collector is busy, retry later")
+        except (SpoolFull, OSError):
+            telemetry.add("llmsight_rejected_requests_total")
+            telemetry.add("llmsight_throttled_requests_total")
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "spool full: storage is behind or unavailable, retry")
+        raise AssertionError("unreachable: context.abort raises")
 
     async def export_traces(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
-        return await self._export(
-            body, context, otlp.parse_traces, self.pipeline.ingest_traces,
-            trace_service_pb2.ExportTraceServiceResponse(), "rejected_spans",
-        )  # fmt: skip
+        result = await self._export("traces", body, context)
+        return result.fill(trace_service_pb2.ExportTraceServiceResponse(), "rejected_spans")
 
     async def export_logs(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
-        return await self._export(
-            body, context, otlp.parse_logs, self.pipeline.ingest_logs,
-            logs_service_pb2.ExportLogsServiceResponse(), "rejected_log_records",
-        )  # fmt: skip
+        result = await self._export("logs", body, context)
+        return result.fill(logs_service_pb2.ExportLogsServiceResponse(), "rejected_log_records")
 
     async def export_metrics(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
-        await _principal(self.auth, context)
-        request = await self._parse(otlp.parse_metrics, body, context)
-        await self.pipeline.ingest_metrics(request)
+        await self._export("metrics", body, context)
         return metrics_service_pb2.ExportMetricsServiceResponse()
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
@@ -97,12 +84,23 @@ def build_grpc_server(
     address: str,
     max_message_bytes: int,
     credentials: grpc.ServerCredentials | None = None,
+    max_concurrent_rpcs: int = 0,
 ) -> grpc.aio.Server:
+    """``max_concurrent_rpcs`` (0: derived) bounds what gRPC reads before the pipeline can refuse it.
+
+    The C core reads a whole message before the handler (and admission) runs, so the in-flight bound
+    alone does not bound memory; calls past this many are answered RESOURCE_EXHAUSTED at once.
+    Derived, it lets the largest messages in flight fill the in-flight bound once:
+    ``max(4, max_inflight_bytes // max_message_bytes)``.
+    """
+    if max_concurrent_rpcs <= 0:
+        max_concurrent_rpcs = max(4, pipeline.max_inflight_bytes // max(max_message_bytes, 1))
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
-        ]
+        ],
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
     server.add_generic_rpc_handlers(OTLPServices(pipeline, auth).handlers())
     if credentials is not None:

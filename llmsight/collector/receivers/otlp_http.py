@@ -19,17 +19,18 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from llmsight.collector import otlp
 from llmsight.collector.auth import TokenAuth
-from llmsight.collector.pipeline import IngestResult, Pipeline, QueueFull, SpoolFull
+from llmsight.collector.pipeline import Admission, IngestResult, Pipeline, QueueFull, SpoolFull
 
 PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 JSON_TYPE = "application/json"
 GRPC_CODES = {400: 3, 401: 16, 413: 8, 415: 3, 429: 8, 503: 14}  # HTTP status -> google.rpc.Code
+INFLATE_STEP = 1 << 20
 
 
 class HTTPError(Exception):
@@ -49,39 +50,60 @@ def _encoding(request: Request) -> str | None:
     return None
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, decompressed, refusing more than ``limit`` bytes at any stage."""
+async def read_body(request: Request, limit: int, admission: Admission) -> bytes:
+    """The request body, decompressed, refusing more than ``limit`` bytes at any stage.
+
+    ``admission`` starts with the declared Content-Length; bytes beyond it (chunked bodies declare
+    none) and the decompressed body are charged as they arrive, so QueueFull (429) comes before a
+    flood of bodies is buffered, whatever their framing.
+    """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPError(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
+    charged = admission.nbytes
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise HTTPError(413, f"request body exceeds the limit of {limit} bytes")
+        if size > charged:
+            admission.grow(size - charged)
+            charged = size
         chunks.append(chunk)
     body = b"".join(chunks)
+    del chunks
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return body
     if encoding in ("gzip", "deflate"):
-        return _inflate(body, limit, gzip=encoding == "gzip")
+        return _inflate(body, limit, encoding == "gzip", admission)
     raise HTTPError(415, f"unsupported Content-Encoding {encoding!r}: use gzip or none")
 
 
-def _inflate(body: bytes, limit: int, gzip: bool) -> bytes:
-    """Decompress at most ``limit + 1`` bytes, so a gzip bomb costs no more memory than the limit."""
+def _inflate(body: bytes, limit: int, gzip: bool, admission: Admission) -> bytes:
+    """Decompress at most ``limit + 1`` bytes, charging ``admission`` per step, so a gzip bomb costs
+    no more memory than the limit and a flood of them no more than the in-flight bound."""
     inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+    parts: list[bytes] = []
+    size = 0
+    data = body
     try:
-        out = inflater.decompress(body, limit + 1)
+        while not inflater.eof and size <= limit:
+            part = inflater.decompress(data, min(INFLATE_STEP, limit + 1 - size))
+            data = inflater.unconsumed_tail
+            if not part and not data:
+                break  # input used up before the end of the stream
+            size += len(part)
+            admission.grow(len(part))
+            parts.append(part)
     except zlib.error as exc:
         raise HTTPError(400, f"invalid compressed body: {exc}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
+    if size > limit:
         raise HTTPError(413, f"decompressed body exceeds the limit of {limit} bytes")
     if not inflater.eof:
         raise HTTPError(400, "invalid compressed body: truncated")
-    return out
+    return b"".join(parts)
 
 
 def _status_body(status: int, message: str, encoding: str | None) -> tuple[bytes, str]:
@@ -106,9 +128,7 @@ def build_http_app(
 ) -> Starlette:
     telemetry = pipeline.telemetry
 
-    def endpoint(
-        parse: Callable[[bytes, str], Any], ingest: Callable[..., Any], make_response: Callable[[IngestResult], Any]
-    ):
+    def endpoint(signal: str, make_response: Callable[[IngestResult], Any]):
         async def handle(request: Request) -> Response:
             encoding = _encoding(request)
             try:
@@ -119,19 +139,13 @@ def build_http_app(
                     raise HTTPError(415, "unsupported Content-Type: use application/x-protobuf or application/json")
                 declared = request.headers.get("content-length", "")
                 try:
-                    admission = pipeline.admit(int(declared) if declared.isdigit() else 0)
+                    with pipeline.admit(int(declared) if declared.isdigit() else 0) as admission:
+                        body = await read_body(request, max_body_bytes, admission)
+                        result = await pipeline.ingest(signal, body, encoding, principal, admission)
                 except QueueFull:
                     raise HTTPError(429, "collector is busy, retry later", retry_after=1) from None
-                try:
-                    with admission:
-                        body = await read_body(request, max_body_bytes)
-                        admission.resize(len(body))
-                        try:
-                            message = parse(body, encoding)
-                        except otlp.OTLPDecodeError as exc:
-                            raise HTTPError(400, str(exc)) from None
-                        raw = body if encoding == "protobuf" else None
-                        result = await ingest(message, raw, principal)
+                except otlp.OTLPDecodeError as exc:
+                    raise HTTPError(400, str(exc)) from None
                 except SpoolFull:
                     raise HTTPError(
                         503, "spool full: storage is behind or unavailable, retry later", retry_after=2
@@ -139,6 +153,10 @@ def build_http_app(
                 except OSError as exc:
                     raise HTTPError(503, f"cannot write the spool: {exc.strerror or exc}", retry_after=5) from None
                 return _success_body(make_response(result), encoding)
+            except ClientDisconnect:
+                # the sender went away (or was cut off by the receive timeouts): nothing to answer
+                telemetry.add("llmsight_rejected_requests_total")
+                return Response(status_code=400)
             except HTTPError as err:
                 telemetry.add("llmsight_rejected_requests_total")
                 if err.retry_after:
@@ -149,20 +167,9 @@ def build_http_app(
 
         return handle
 
-    async def ingest_metrics(message: Any, raw: bytes | None, principal: Any) -> IngestResult:
-        return await pipeline.ingest_metrics(message)
-
-    traces = endpoint(
-        otlp.parse_traces,
-        pipeline.ingest_traces,
-        lambda r: r.fill(ExportTraceServiceResponse(), "rejected_spans"),
-    )
-    logs = endpoint(
-        otlp.parse_logs,
-        pipeline.ingest_logs,
-        lambda r: r.fill(ExportLogsServiceResponse(), "rejected_log_records"),
-    )
-    metrics = endpoint(otlp.parse_metrics, ingest_metrics, lambda r: ExportMetricsServiceResponse())
+    traces = endpoint("traces", lambda r: r.fill(ExportTraceServiceResponse(), "rejected_spans"))
+    logs = endpoint("logs", lambda r: r.fill(ExportLogsServiceResponse(), "rejected_log_records"))
+    metrics = endpoint("metrics", lambda r: ExportMetricsServiceResponse())
 
     async def healthz(request: Request) -> Response:
         # 200 while degraded: the collector still accepts data (into the spool).
