@@ -168,5 +168,5 @@ def planning_judge(client: Client, database: str, serve_judge: str = "") -> tupl
         f"ORDER BY EvaluatedAt DESC, JudgeModel LIMIT 1"
     ).result_rows
     if rows:
-        return rows[0][0], "last judge to score this store"
+        return rows[0][0], "this store's last judge"
     return DEFAULT_PLANNING_JUDGE, "default: no judge set"

@@ -62,7 +62,7 @@ def test_dry_run_without_a_judge_skips_what_the_last_judge_already_scored(store_
     after = evaluate_cli("--dry-run", *common)
     assert after.exit_code == 0, after.output
     assert planned(after.output) == 0  # a real run with judge-x would judge nothing: all done
-    assert "judge-x (last judge to score this store)" in after.output
+    assert "judge-x (this store's last judge)" in after.output
     assert "sampled calls with work left" in after.output and re.search(r"work left\D*0\b", after.output)
     assert len(judge_server.requests) == 6  # the dry runs called nothing
 
