@@ -146,3 +146,26 @@ def test_only_a_gateway_token_may_name_a_tenant(collector_factory, store_client)
         "WHERE ServiceName LIKE 'claim-%' ORDER BY ServiceName"
     ).result_rows
     assert tenants == [("claim-gw", "acme"), ("claim-op", "")]
+
+
+def test_health_and_metrics_reveal_little_without_a_token(collector_factory):
+    """On a public port: /healthz says ok or degraded to anyone, its detail and /metrics need a token."""
+    collector = collector_factory(ingest_tokens="op-token,app-token=acme")
+    base = collector.endpoints.http
+    assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{base}/metrics").status_code == 401
+    for token in ("op-token", "app-token"):
+        scraped = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert scraped.status_code == 200 and "llmsight_received_spans_total" in scraped.text
+
+    from tests.conftest import free_port
+
+    down = collector_factory(
+        clickhouse_url=f"http://default:secret-pw@127.0.0.1:{free_port()}/otel", ingest_tokens="op-token"
+    )
+    try:
+        assert httpx.get(f"{down.endpoints.http}/healthz").json() == {"status": "degraded"}
+        detail = httpx.get(f"{down.endpoints.http}/healthz", headers={"Authorization": "Bearer op-token"}).json()
+        assert "cannot open store" in detail["store"]
+    finally:
+        down.exporter._abandon.set()  # do not wait for a ClickHouse that will never come

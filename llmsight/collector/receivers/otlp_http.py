@@ -171,11 +171,21 @@ def build_http_app(
     logs = endpoint("logs", lambda r: r.fill(ExportLogsServiceResponse(), "rejected_log_records"))
     metrics = endpoint("metrics", lambda r: ExportMetricsServiceResponse())
 
+    def authenticated(request: Request) -> bool:
+        return not auth.enabled or auth.check(request.headers.get("authorization")) is not None
+
     async def healthz(request: Request) -> Response:
-        # 200 while degraded: the collector still accepts data (into the spool).
-        return Response(json.dumps(health()), media_type=JSON_TYPE)
+        # 200 while degraded: the collector still accepts data (into the spool). The detail (an
+        # error from the store, which may name its host) only for a caller with a token.
+        state = health()
+        return Response(
+            json.dumps(state if authenticated(request) else {"status": state["status"]}), media_type=JSON_TYPE
+        )
 
     async def prometheus(request: Request) -> Response:
+        # Counters tell volume and failures; with tokens configured, a scraper sends one too.
+        if not authenticated(request):
+            return PlainTextResponse("missing or invalid bearer token\n", status_code=401)
         return PlainTextResponse(metrics_text(), media_type="text/plain; version=0.0.4")
 
     return Starlette(
