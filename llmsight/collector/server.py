@@ -41,6 +41,7 @@ from llmsight.store.url import parse_store_url
 log = logging.getLogger("llmsight.collector")
 
 BackgroundJob = Callable[[], Any]
+QUERY_CONNECTIONS = 64  # the query endpoint runs a few queries at once (query_max_concurrent); more sockets wait idle
 
 
 @dataclass
@@ -185,6 +186,7 @@ class Collector:
                         log_level="warning",
                         lifespan="off",
                         access_log=False,
+                        http=guarded_protocol(s.http_header_timeout_s, s.http_body_timeout_s, QUERY_CONNECTIONS),
                     )
                 )
             )

@@ -165,6 +165,20 @@ def test_slow_loris_connections_are_closed_and_others_still_served(collector_fac
     wait_for(lambda: metric(collector, "llmsight_inflight_bytes") == 0, 10, "slow bodies' admission released")
 
 
+def test_the_query_endpoint_closes_slow_loris_connections_too(collector_factory):
+    collector = collector_factory(http_header_timeout_s=1)
+    port = int(collector.endpoints.query.rsplit(":", 1)[1])
+    pending = []
+    for _ in range(50):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        pending.append(sock)
+    assert httpx.post(f"{collector.endpoints.query}/", content="SELECT 1").text.strip() == "1"
+    wait_for(lambda: all(_closed_by_server(s) for s in pending), 15, "the query endpoint to close slow connections")
+    for sock in pending:
+        sock.close()
+
+
 def test_connections_past_the_cap_are_closed_on_accept(collector_factory):
     collector = collector_factory(http_max_connections=5)
     port = int(collector.endpoints.http.rsplit(":", 1)[1])
