@@ -31,6 +31,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "010_evaluations.sql",
     ],
     2: ["011_evaluations_environment.sql"],
+    3: ["012_llm_calls_mv_drop.sql", "013_llm_calls_mv.sql"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from llmsight.store import schema
@@ -30,4 +31,66 @@ def test_v1_store_is_migrated_to_the_current_schema(chdb_path, monkeypatch):
     versions = [r[0] for r in client.query("SELECT Version FROM schema_migrations ORDER BY Version").result_rows]
     assert versions == sorted(schema.MIGRATIONS)
     assert schema.init_schema(client, store).applied == []  # idempotent
+    client.command(f"DROP DATABASE `{store.database}` SYNC")
+
+
+def _span(client, trace_id: str, attributes: dict[str, str]) -> None:
+    from llmsight.collector.otlp import TRACE_COLUMNS
+
+    now = dt.datetime.now(dt.timezone.utc)
+    values = {c: [] for c in TRACE_COLUMNS if c.startswith(("Events.", "Links."))}
+    values.update(
+        Timestamp=now,
+        TraceId=trace_id,
+        SpanId=trace_id[:16],
+        ParentSpanId="",
+        TraceState="",
+        SpanName="call",
+        SpanKind="Client",
+        ServiceName="svc",
+        ResourceAttributes={},
+        ScopeName="",
+        ScopeVersion="",
+        SpanAttributes=attributes,
+        Duration=1000,
+        StatusCode="Unset",
+        StatusMessage="",
+    )
+    client.insert("otel_traces", [[values[c] for c in TRACE_COLUMNS]], column_names=TRACE_COLUMNS)
+
+
+OPENINFERENCE = {
+    "openinference.span.kind": "LLM",
+    "llm.system": "openai",
+    "llm.model_name": "gpt-4o",
+    "llm.token_count.prompt": "9",
+    "llm.input_messages.0.message.role": "user",
+    "llm.input_messages.0.message.content": "hi",
+}
+
+
+def test_v2_store_gets_the_v3_view_and_keeps_its_calls(chdb_path, monkeypatch):
+    """v3 replaces the view deriving llm_calls: calls derived before stay, new spans use the new view."""
+    store = parse_store_url(f"chdb://{chdb_path}?database=mig_{uuid.uuid4().hex[:8]}")
+    client = open_client(store, database=False)
+    monkeypatch.setattr(schema, "MIGRATIONS", {v: schema.MIGRATIONS[v] for v in (1, 2)})
+    assert schema.init_schema(client, store).version_after == 2
+    client.database = store.database
+    _span(
+        client,
+        "a" * 32,
+        {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": "5"},
+    )
+    _span(client, "b" * 32, OPENINFERENCE)  # the v2 view does not know OpenInference spans
+    assert client.query("SELECT TraceId, InputTokens FROM llm_calls").result_rows == [("a" * 32, 5)]
+
+    monkeypatch.undo()
+    report = schema.init_schema(client, store)
+    assert (report.version_before, report.version_after) == (2, schema.SCHEMA_VERSION)
+    assert report.applied[:2] == schema.MIGRATIONS[3]
+    _span(client, "c" * 32, OPENINFERENCE)
+    rows = client.query("SELECT TraceId, Model, InputTokens, Prompt FROM llm_calls ORDER BY TraceId").result_rows
+    assert rows == [("a" * 32, "gpt-4o", 5, ""), ("c" * 32, "gpt-4o", 9, "hi")]
+    assert int(client.command("SELECT count() FROM otel_traces")) == 3
+    assert schema.init_schema(client, store).applied == []
     client.command(f"DROP DATABASE `{store.database}` SYNC")
