@@ -141,3 +141,31 @@ def test_non_llm_spans_are_not_llm_calls(store_client):
     for trace_id in (plain, retrieval):
         assert int(store_client.command(f"SELECT count() FROM llm_calls WHERE TraceId = '{trace_id}'")) == 0
         assert int(store_client.command(f"SELECT count() FROM otel_traces WHERE TraceId = '{trace_id}'")) == 1
+
+
+def test_error_types_are_stored_as_the_short_class_name(store_client):
+    official = insert_span(
+        store_client, {"gen_ai.operation.name": "chat", "error.type": "openai.RateLimitError"}, status="Error"
+    )
+    openllmetry = insert_span(store_client, {"gen_ai.system": "openai", "error.type": "RateLimitError"}, status="Error")
+    category = insert_span(store_client, {"gen_ai.operation.name": "chat", "error.type": "timeout"}, status="Error")
+    exception_event = insert_span(
+        store_client,
+        {"gen_ai.operation.name": "chat"},
+        events=[("exception", {"exception.type": "openai.APITimeoutError", "exception.message": "timed out"})],
+        status="Error",
+    )
+    assert [call_row(store_client, t)["ErrorType"] for t in (official, openllmetry, category, exception_event)] == [
+        "RateLimitError",
+        "RateLimitError",
+        "timeout",
+        "APITimeoutError",
+    ]
+
+
+def test_openllmetry_tool_call_finish_reason_is_tool_calls(store_client):
+    trace_id = insert_span(
+        store_client,
+        {"gen_ai.system": "openai", "gen_ai.completion.0.finish_reason": "tool_call", "gen_ai.completion.0.role": "x"},
+    )
+    assert call_row(store_client, trace_id)["FinishReasons"] == ["tool_calls"]

@@ -84,6 +84,10 @@ WITH
             concat('[{"role":"assistant","parts":[{"type":"text","content":', toJSONString(a['output.value']), '}]}]'),
         '') AS output_messages,
     a['gen_ai.response.finish_reasons'] AS finish_raw,
+    multiIf(a['error.type'] != '', a['error.type'],
+            StatusCode = 'Error' AND arrayFirst((attrs, name) -> name = 'exception', Events.Attributes, Events.Name)['exception.type'] != '',
+                arrayFirst((attrs, name) -> name = 'exception', Events.Attributes, Events.Name)['exception.type'],
+            StatusCode = 'Error', 'error', '') AS error_raw,
     -- OpenInference marks a stream's first chunk with this span event
     arrayFirst((ts, name) -> name = 'First Token Stream Event', Events.Timestamp, Events.Name) AS oi_first_token
 SELECT
@@ -120,16 +124,18 @@ SELECT
             NULL) AS TimeToFirstChunk,
     StatusCode,
     StatusMessage,
-    multiIf(a['error.type'] != '', a['error.type'],
-            StatusCode = 'Error' AND arrayFirst((attrs, name) -> name = 'exception', Events.Attributes, Events.Name)['exception.type'] != '',
-                arrayFirst((attrs, name) -> name = 'exception', Events.Attributes, Events.Name)['exception.type'],
-            StatusCode = 'Error', 'error', '') AS ErrorType,
+    -- One form of error type: the short class name (the official instrumentation and the exception
+    -- event write openai.RateLimitError, llmsight, OpenLLMetry and OpenLIT RateLimitError).
+    if(match(error_raw, '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)+$$'),
+       splitByChar('.', error_raw)[-1], error_raw) AS ErrorType,
     StatusCode = 'Error' AS IsError,
-    multiIf(startsWith(finish_raw, '['), JSONExtract(finish_raw, 'Array(String)'),
-            finish_raw != '', [finish_raw],
-            a['gen_ai.completion.0.finish_reason'] != '', [a['gen_ai.completion.0.finish_reason']],
-            a['llm.finish_reason'] != '', [a['llm.finish_reason']],
-            []) AS FinishReasons,
+    -- OpenLLMetry writes tool_call where the API and everyone else say tool_calls
+    arrayMap(r -> if(r = 'tool_call', 'tool_calls', r),
+        multiIf(startsWith(finish_raw, '['), JSONExtract(finish_raw, 'Array(String)'),
+                finish_raw != '', [finish_raw],
+                a['gen_ai.completion.0.finish_reason'] != '', [a['gen_ai.completion.0.finish_reason']],
+                a['llm.finish_reason'] != '', [a['llm.finish_reason']],
+                [])) AS FinishReasons,
     a['gen_ai.system_instructions'] AS SystemInstructions,
     input_messages AS InputMessages,
     output_messages AS OutputMessages,
