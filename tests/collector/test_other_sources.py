@@ -163,6 +163,42 @@ def test_error_types_are_stored_as_the_short_class_name(store_client):
     ]
 
 
+def test_current_openllmetry_and_openlit_names(store_client):
+    """OpenLLMetry 0.5x: gen_ai.is_streaming, gen_ai.usage.reasoning_tokens, finish reason tool_call;
+    OpenLIT 1.4x: gen_ai.server.time_to_first_token (seconds), gen_ai.request.stream."""
+    openllmetry = insert_span(
+        store_client,
+        {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.is_streaming": "true",
+            "gen_ai.usage.reasoning_tokens": "12",
+            "gen_ai.usage.cache_read_input_tokens": "3",
+            "gen_ai.response.finish_reasons": '["tool_call"]',
+        },
+    )
+    row = call_row(store_client, openllmetry)
+    assert (row["Stream"], row["ReasoningTokens"], row["CacheReadTokens"]) == (1, 12, 3)
+    assert row["FinishReasons"] == ["tool_calls"]
+    assert row["TimeToFirstChunk"] is None
+
+    openlit = insert_span(
+        store_client,
+        {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.request.stream": "true",
+            "gen_ai.server.time_to_first_token": "0.42",
+            "gen_ai.response.finish_reasons": '["stop"]',
+        },
+    )
+    row = call_row(store_client, openlit)
+    assert row["Stream"] == 1 and row["FinishReasons"] == ["stop"]
+    assert abs(row["TimeToFirstChunk"] - 0.42) < 1e-9
+
+
 def test_openllmetry_tool_call_finish_reason_is_tool_calls(store_client):
     trace_id = insert_span(
         store_client,
