@@ -74,13 +74,15 @@ def test_db_init_is_idempotent(chdb_path):
     url = f"chdb://{chdb_path}?database=init_{uuid.uuid4().hex[:8]}"
     first = runner.invoke(app, ["db", "init", "--clickhouse-url", url])
     assert first.exit_code == 0, first.output
-    assert "version 0 -> 2" in first.output
+    from llmsight.store.schema import SCHEMA_VERSION
+
+    assert f"version 0 -> {SCHEMA_VERSION}" in first.output
     second = runner.invoke(
         app,
         ["db", "init", "--clickhouse-url", url, "--retention-days", "7"],
         env={"LLMSIGHT_RETENTION_PER_TABLE": "evaluations=365"},
     )
-    assert second.exit_code == 0 and "version 2 -> 2" in second.output
+    assert second.exit_code == 0 and f"version {SCHEMA_VERSION} -> {SCHEMA_VERSION}" in second.output
     from llmsight.store.client import open_client
 
     client = open_client(url)

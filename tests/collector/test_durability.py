@@ -133,3 +133,23 @@ def test_sigkill_loses_nothing_acknowledged_and_sigterm_flushes(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_a_replayed_batch_is_stored_once_in_the_tables_and_their_views(collector, store_client):
+    """After a crash the exporter inserts its last batch again with the same token; if it had landed,
+    otel_traces drops it, and so must the views (llm_calls counted it twice before schema v4)."""
+    from llmsight.collector.exporters.clickhouse import DEDUPLICATE_VIEWS
+    from llmsight.collector.otlp import span_rows
+
+    rows = span_rows(chat_span_request(7, service="replayed"))
+    for _ in range(3):
+        store_client.insert(
+            "otel_traces",
+            rows.data,
+            column_names=rows.columns,
+            column_oriented=True,
+            settings={"insert_deduplication_token": "spool-instance:1.0-1.900:otel_traces", **DEDUPLICATE_VIEWS},
+        )
+    where = "ServiceName = 'replayed'"
+    assert int(store_client.command(f"SELECT count() FROM otel_traces WHERE {where}")) == 7
+    assert int(store_client.command(f"SELECT count() FROM llm_calls WHERE {where}")) == 7

@@ -224,7 +224,9 @@ class ClickHouseExporter:
                     rows.data,
                     column_names=rows.columns,
                     column_oriented=True,
-                    settings={"insert_deduplication_token": token},
+                    # A replayed batch that had landed is dropped by otel_traces; without the second
+                    # setting its views would still get it, and llm_calls would count it twice.
+                    settings={"insert_deduplication_token": token, **DEDUPLICATE_VIEWS},
                 )
                 self._telemetry.add("llmsight_inserts_total")
                 self._telemetry.add("llmsight_insert_seconds_total", time.perf_counter() - started)
@@ -242,6 +244,9 @@ class ClickHouseExporter:
                 if self._abandon.wait(delay):
                     return
                 delay = min(delay * 2, 5.0)
+
+
+DEDUPLICATE_VIEWS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 
 
 class RejectedBatch(Exception):
