@@ -53,9 +53,16 @@ class QueryLimits:
     max_concurrent: int = 4
     max_query_bytes: int = 1 << 20
 
-    def settings(self) -> dict[str, str]:
-        """Session settings; ``readonly`` last, since once it is set no other setting may change."""
+    def settings(self, database: str) -> dict[str, str]:
+        """Session settings; ``readonly`` last, since once it is set no other setting may change.
+
+        The schema tables list ``database`` only: other databases' names and DDL are not the caller's.
+        """
+        own = f"\\'{database}\\'"
+        filters = f"{{'system.tables': 'database = {own}', 'system.columns': 'database = {own}', " \
+                  f"'system.databases': 'name = {own}'}}"  # fmt: skip
         return {
+            "additional_table_filters": filters,
             "max_execution_time": str(self.max_seconds),
             "timeout_overflow_mode": "throw",
             "max_memory_usage": str(self.max_memory_bytes),
@@ -71,7 +78,7 @@ class QueryLimits:
 def build_query_app(
     client_factory: Callable[[], Any], auth: TokenAuth, database: str, limits: QueryLimits | None = None
 ) -> Starlette:
-    """``client_factory`` opens a client on ``database`` with ``limits.settings()`` as its session settings."""
+    """``client_factory`` opens a client on ``database`` with ``limits.settings(database)`` as its session settings."""
     limits = limits or QueryLimits()
     policy = Policy(database)
     local = threading.local()

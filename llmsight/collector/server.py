@@ -176,7 +176,7 @@ class Collector:
                 uvicorn.Server(
                     uvicorn.Config(
                         build_query_app(
-                            lambda: self.open_client(compress=False, **self.query_limits.settings()),
+                            lambda: self.open_client(compress=False, **self.query_limits.settings(self.store.database)),
                             self.auth,
                             self.store.database,
                             self.query_limits,

@@ -62,6 +62,9 @@ def test_operator_reads_llmsight_tables_and_schema(serve):
     assert _query(serve, "EXISTS TABLE otel.llm_calls").text.strip() == "1"
     columns = _query(serve, "SELECT name FROM system.columns WHERE database = 'otel' AND table = 'llm_calls'")
     assert "Cost" in columns.text.split()
+    for schema in ("SELECT DISTINCT database FROM system.tables", "SELECT DISTINCT database FROM system.columns"):
+        assert _query(serve, schema).text.split() == ["otel"]  # other databases' names and DDL are not shown
+    assert _query(serve, "SHOW DATABASES").text.split() == ["otel"]
     both = _query(
         serve, "WITH c AS (SELECT TraceId FROM llm_calls) SELECT count() FROM c JOIN otel_traces USING TraceId"
     )
