@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import llmsight
-from tests.fake_openai import FakeOpenAI, chat
+from tests.fake_openai import FakeOpenAI, chat, embeddings
 
 
 def test_instrumented_app_to_llm_calls(collector, store_client):
@@ -75,3 +75,22 @@ def test_instrumented_app_to_llm_calls(collector, store_client):
     )
     assert spans["answer question"] == "Internal"
     assert any(name.startswith("retrieval") for name in spans)
+
+
+def test_embedding_input_is_the_prompt_of_the_call(collector, store_client):
+    provider = TracerProvider(resource=Resource.create({"service.name": "e2e-embed"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{collector.endpoints.http}/v1/traces")))
+    with FakeOpenAI() as server:
+        server.enqueue(embeddings(prompt_tokens=4))
+        llmsight.instrument(tracer_provider=provider)
+        try:
+            client = openai.OpenAI(base_url=server.base_url, api_key="test")
+            client.embeddings.create(model="text-embedding-3-small", input=["llamas", "alpacas"])
+        finally:
+            llmsight.uninstrument()
+    provider.shutdown()
+    collector.wait_until_stored()
+    rows = store_client.query(
+        "SELECT Operation, Model, InputTokens, Prompt, Completion FROM llm_calls WHERE ServiceName = 'e2e-embed'"
+    ).result_rows
+    assert rows == [("embeddings", "text-embedding-3-small", 4, "llamas\nalpacas", "")]

@@ -376,6 +376,14 @@ def completion_input_messages(prompt: Any, redact: Redact) -> list[Message]:
     return [{"role": "user", "parts": parts}]
 
 
+def embeddings_input_messages(value: Any, redact: Redact) -> list[Message]:
+    """Embeddings ``input=``, recorded like a prompt so the call's input can be read and searched:
+    one user message with a text part per input; token-id inputs are recorded as their length."""
+    if isinstance(value, list) and value and all(type(v) is int for v in value):
+        return [{"role": "user", "parts": [{"type": "tokens", "count": len(value)}]}]
+    return completion_input_messages(value, redact)
+
+
 def completion_output_messages(choices: Iterable[Any], redact: Redact) -> list[Message]:
     return [
         {"role": "assistant", "parts": [_text(c.text or "", redact)], "finish_reason": c.finish_reason or ""}

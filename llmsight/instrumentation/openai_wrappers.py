@@ -146,6 +146,10 @@ def _embeddings_request(
     dimensions = kwargs.get("dimensions")
     if type(dimensions) is int:
         attrs[A.EMBEDDING_DIMENSIONS] = dimensions
+    if inv_capture:
+        input_value = kwargs.get("input")
+        if _given(input_value):
+            attrs[A.INPUT_MESSAGES] = M.to_json(M.embeddings_input_messages(input_value, redact), max_length)
 
 
 # --- response side ---------------------------------------------------------------------------------

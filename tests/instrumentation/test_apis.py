@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from fake_openai import embeddings, responses
 from pydantic import BaseModel
+
+import llmsight
 
 from .helpers import attr_json, only_span
 
@@ -15,11 +18,18 @@ pytestmark = pytest.mark.usefixtures("instrumented")
 
 def test_responses_create(client, fake, exporter):
     fake.enqueue(responses("Bonjour", usage=(40, 2)))
-    result = client.responses.create(model="gpt-5-mini", instructions="Answer in French.", input=[
-        {"role": "user", "content": "Say hello"},
-        {"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": '{"x": 1}'},
-        {"type": "function_call_output", "call_id": "c1", "output": "found"},
-    ], max_output_tokens=64, temperature=0.5, reasoning={"effort": "low"})
+    result = client.responses.create(
+        model="gpt-5-mini",
+        instructions="Answer in French.",
+        input=[
+            {"role": "user", "content": "Say hello"},
+            {"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": '{"x": 1}'},
+            {"type": "function_call_output", "call_id": "c1", "output": "found"},
+        ],
+        max_output_tokens=64,
+        temperature=0.5,
+        reasoning={"effort": "low"},
+    )
     assert result.output_text == "Bonjour"
     span = only_span(exporter)
     a = span.attributes
@@ -36,7 +46,8 @@ def test_responses_create(client, fake, exporter):
         {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "found"}]},
     ]
     assert attr_json(span, "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "Bonjour"}], "finish_reason": "stop"}]
+        {"role": "assistant", "parts": [{"type": "text", "content": "Bonjour"}], "finish_reason": "stop"}
+    ]
 
 
 def test_responses_function_call_and_incomplete(client, fake, exporter):
@@ -75,7 +86,33 @@ def test_embeddings(client, fake, exporter):
     assert a["gen_ai.usage.input_tokens"] == 6
     assert a["gen_ai.embeddings.dimension.count"] == 16
     assert tuple(a["gen_ai.request.encoding_formats"]) == ("float",)
-    assert "gen_ai.input.messages" not in a
+    assert attr_json(span, "gen_ai.input.messages") == [
+        {"role": "user", "parts": [{"type": "text", "content": "a"}, {"type": "text", "content": "b"}]}
+    ]
+
+
+def test_embeddings_input_is_recorded_like_a_prompt(provider, client, fake, exporter):
+    """Token-id inputs are recorded as their length; content capture and its size cap apply as for chat."""
+    client.embeddings.create(model="e", input=[1, 2, 3])
+    client.embeddings.create(model="e", input=[[1, 2], [3]])
+    client.embeddings.create(model="e", input="x" * 2000)
+    tokens, batches, long = (attr_json(s, "gen_ai.input.messages") for s in exporter.get_finished_spans())
+    assert tokens == [{"role": "user", "parts": [{"type": "tokens", "count": 3}]}]
+    assert batches == [{"role": "user", "parts": [{"type": "tokens", "count": 2}, {"type": "tokens", "count": 1}]}]
+    assert long[0]["parts"][0]["content"] == "x" * 2000
+
+    llmsight.uninstrument()
+    llmsight.instrument(tracer_provider=provider, max_content_length=500)
+    exporter.clear()
+    client.embeddings.create(model="e", input="x" * 2000)
+    capped = only_span(exporter).attributes["gen_ai.input.messages"]
+    assert len(capped) <= 500 and "truncated by llmsight" in json.loads(capped)[0]["parts"][0]["content"]
+
+    llmsight.uninstrument()
+    llmsight.instrument(tracer_provider=provider, capture_content=False)
+    exporter.clear()
+    client.embeddings.create(model="e", input="secret")
+    assert "gen_ai.input.messages" not in only_span(exporter).attributes
 
 
 def test_async_embeddings(aclient, fake, exporter):
@@ -95,8 +132,9 @@ def test_responses_parse(client, fake, exporter):
 
 
 def test_with_streaming_response_passes_through(client, fake, exporter):
-    with client.chat.completions.with_streaming_response.create(model="m", messages=[
-            {"role": "user", "content": "hi"}]) as response:
+    with client.chat.completions.with_streaming_response.create(
+        model="m", messages=[{"role": "user", "content": "hi"}]
+    ) as response:
         assert response.parse().choices[0].message.content == "echo: hi"
     span = only_span(exporter)  # request side only: the body is the app's to read
     assert span.attributes["gen_ai.request.model"] == "m"
