@@ -84,7 +84,8 @@ def serve(
 ) -> None:
     """Receive OTLP traces and logs and store them in ClickHouse.
 
-    Also prices new models every 15 seconds and, when a judge model is configured
+    Prices each new model before its first call is stored (and every 15 seconds, for calls
+    written by other paths) and, when a judge model is configured
     (LLMSIGHT_JUDGE_MODEL), runs the evaluator in the same process every
     LLMSIGHT_EVALUATE_INTERVAL_S seconds (default 60).
 
@@ -111,7 +112,12 @@ def serve(
             tls_key_file=tls_key_file,
         )
         try:
-            collector = Collector(settings, jobs=background_jobs(settings), serve_file=serve_file(settings))
+            collector = Collector(
+                settings,
+                processors=ingest_processors(settings),
+                jobs=background_jobs(settings),
+                serve_file=serve_file(settings),
+            )
         except (ValueError, OSError) as exc:  # a bad redaction pattern, a missing certificate
             raise fail(str(exc)) from None
         if not collector.auth.enabled and not _is_loopback(settings.host):
@@ -145,6 +151,16 @@ def serve(
         except KeyboardInterrupt:
             pass
     console.print("stopped; queued data was stored.")
+
+
+def ingest_processors(settings) -> list:
+    """What runs on each batch before it is stored: pricing new models, so cost is right on first read."""
+    from llmsight.collector.processors.pricing import PriceOnIngest
+    from llmsight.store.client import open_client
+    from llmsight.store.url import parse_store_url
+
+    store = parse_store_url(settings.clickhouse_url)
+    return [PriceOnIngest(lambda: open_client(store), store.database)]
 
 
 def background_jobs(settings) -> list:

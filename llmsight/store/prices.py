@@ -10,6 +10,7 @@ result to ``model_prices``, which the ``model_prices_dict`` dictionary serves to
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -99,14 +100,37 @@ def resolve_prices(client: Client, database: str, since_s: int | None = None) ->
         f"WHERE Model != '' {window}AND (toString(Provider), toString(Model)) NOT IN "
         f"(SELECT Provider, Model FROM {db}.model_prices)"
     ).result_rows
+    return _add_prices(client, database, [(str(p), str(m)) for p, m in unseen])
+
+
+def price_pairs(client: Client, database: str, pairs: Iterable[tuple[str, str]]) -> int:
+    """Price the given (provider, model) pairs that have no price yet; returns how many were added.
+
+    The collector calls this with the pairs of a batch before inserting it, so a new model's calls
+    have their cost from the first read instead of after the next ``resolve_prices`` run.
+    """
+    wanted = sorted({(p, m) for p, m in pairs if m})
+    if not wanted:
+        return 0
+    models = ", ".join(sorted({_quote(m) for _, m in wanted}))
+    known = client.query(f"SELECT Provider, Model FROM `{database}`.model_prices WHERE Model IN ({models})").result_rows
+    have = {(str(p), str(m)) for p, m in known}
+    return _add_prices(client, database, [pair for pair in wanted if pair not in have])
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _add_prices(client: Client, database: str, pairs: list[tuple[str, str]]) -> int:
     rows = []
-    for provider_name, model_name in unseen:
+    for provider_name, model_name in pairs:
         match = find_price(provider_name, model_name)
         # An unknown model is recorded with zero prices, so it is not looked up again every cycle.
         rows.append((provider_name, model_name, *(match or ("", "", 0.0, 0.0, 0.0))))
     if rows:
         client.insert(
-            f"{db}.model_prices",
+            f"`{database}`.model_prices",
             rows,
             column_names=[
                 "Provider",
@@ -118,7 +142,7 @@ def resolve_prices(client: Client, database: str, since_s: int | None = None) ->
                 "CacheReadPerMTok",
             ],
         )
-        client.command(f"SYSTEM RELOAD DICTIONARY {db}.model_prices_dict")
+        client.command(f"SYSTEM RELOAD DICTIONARY `{database}`.model_prices_dict")
     return len(rows)
 
 
