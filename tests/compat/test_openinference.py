@@ -146,3 +146,32 @@ def test_embeddings_input_is_the_prompt(app, collector, store_client):
     assert (row["InputTokens"], row["OutputTokens"]) == (6, 0)
     assert row["Prompt"] == "alpha\nbeta"
     assert row["OutputMessages"] == ""
+
+
+def test_openinference_content_is_redacted(collector_factory, store_client):
+    """Redaction covers OpenInference's content attributes too: its messages, raw request and response
+    and embedding texts, and leaves the embedding vectors alone."""
+    collector = collector_factory(redact="email")
+    provider = TracerProvider(resource=Resource.create({"service.name": "oi-redact"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{collector.endpoints.http}/v1/traces")))
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        with FakeOpenAI() as fake:
+            client = openai.OpenAI(base_url=fake.base_url, api_key="sk-test", max_retries=0)
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "mail jo@example.com"}])
+            fake.enqueue(embeddings(dimensions=2))
+            client.embeddings.create(model="e", input=["jo@example.com"])
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+    collector.wait_until_stored()
+    rows = store_client.query(
+        "SELECT Prompt, Completion FROM llm_calls WHERE ServiceName = 'oi-redact' ORDER BY Timestamp"
+    ).result_rows
+    assert rows == [("mail [REDACTED:email]", "echo: mail [REDACTED:email]"), ("[REDACTED:email]", "")]
+    raw = store_client.query(
+        "SELECT SpanAttributes FROM otel_traces WHERE ServiceName = 'oi-redact' ORDER BY Timestamp"
+    ).result_rows
+    assert all("jo@example.com" not in json.dumps(attributes) for (attributes,) in raw)
+    assert raw[1][0]["embedding.embeddings.0.embedding.vector"] == "[0.125,0.125]"

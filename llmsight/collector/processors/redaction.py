@@ -34,8 +34,20 @@ CONTENT_KEYS = (
     "gen_ai.tool.call.result",
     "llmsight.context.documents",
     "llmsight.ground_truth",
+    # OpenInference: the raw request and response, and the prompts of legacy completions
+    "input.value",
+    "output.value",
+    "llm.prompts",
 )
-CONTENT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.")
+CONTENT_PREFIXES = (
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+    "llm.input_messages.",  # OpenInference messages, their tool calls and tool results
+    "llm.output_messages.",
+    "retrieval.documents.",
+    "reranker.",
+)
+CONTENT_SUFFIXES = (".embedding.text",)  # OpenInference embedding inputs (not the vectors beside them)
 
 
 def compile_patterns(spec: str) -> list[tuple[str, re.Pattern[str]]]:
@@ -76,13 +88,13 @@ def redaction_processor(spec: str, extra_keys: str, telemetry: Telemetry) -> Cal
         if table == "otel_traces":
             for attributes in rows.data[rows.columns.index("SpanAttributes")]:
                 for key, value in attributes.items():
-                    if key in keys or key.startswith(CONTENT_PREFIXES):
+                    if key in keys or key.startswith(CONTENT_PREFIXES) or key.endswith(CONTENT_SUFFIXES):
                         attributes[key], n = redact_text(value)
                         count += n
             for events in rows.data[rows.columns.index("Events.Attributes")]:
                 for attributes in events:
                     for key, value in attributes.items():
-                        if key in keys or key.startswith(CONTENT_PREFIXES):
+                        if key in keys or key.startswith(CONTENT_PREFIXES) or key.endswith(CONTENT_SUFFIXES):
                             attributes[key], n = redact_text(value)
                             count += n
         elif table == "otel_logs":
