@@ -44,7 +44,7 @@ class Settings(BaseSettings):
         1_000_000, description="Most elements (spans, log records, attributes, ...) in one request before 400"
     )
     grpc_max_concurrent_rpcs: int = Field(
-        0, description="gRPC calls read at once before RESOURCE_EXHAUSTED [0: max(4, queue_max_bytes / max_body_bytes)]"
+        0, description="gRPC calls handled at once, more get RESOURCE_EXHAUSTED [0: no limit; queue_max_bytes bounds]"
     )
     http_max_connections: int = Field(1000, description="Open OTLP/HTTP connections; more are closed on accept")
     http_header_timeout_s: float = Field(10.0, description="Seconds a client has to send a request's headers")

@@ -180,6 +180,11 @@ class Admission:
         pipeline.inflight_bytes += nbytes
         self.nbytes += nbytes
 
+    def settle(self, nbytes: int) -> None:
+        """Replace what is charged by ``nbytes`` (a reservation made before the size was known)."""
+        self.pipeline.inflight_bytes += nbytes - self.nbytes
+        self.nbytes = nbytes
+
     def __exit__(self, *exc: object) -> None:
         self.pipeline.inflight_bytes -= self.nbytes
 

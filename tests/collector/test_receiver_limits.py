@@ -227,3 +227,63 @@ def test_records_older_than_retention_are_rejected_not_counted_as_stored(collect
     # an empty gRPC trace export is still fine
     with grpc.insecure_channel(collector.endpoints.grpc) as channel:
         trace_service_pb2_grpc.TraceServiceStub(channel).Export(request.__class__(), timeout=10)
+
+
+def test_grpc_message_is_reserved_before_it_is_read(collector_factory, store_client):
+    """gRPC declares no size, so a call reserves the largest message (max_body_bytes) in the in-flight bound
+    before reading: while a slow HTTP upload holds the bound a gRPC call is refused RESOURCE_EXHAUSTED unread
+    (before: the whole message was read, then refused), and gets in once the bound is free."""
+    collector = collector_factory(queue_max_bytes=1536 << 10, max_body_bytes=1 << 20)  # 0.7 + 1 MiB > 1.5
+    url = f"{collector.endpoints.http}/v1/traces"
+    body = chat_span_request(1200, service="slow-http").SerializeToString()  # ~0.8 MiB
+    release = threading.Event()
+
+    def slow_chunks() -> Iterator[bytes]:
+        yield body[: 700 * 1024]
+        release.wait(30)
+        yield body[700 * 1024 :]
+
+    first: dict[str, int] = {}
+    worker = threading.Thread(
+        target=lambda: first.setdefault("status", httpx.post(url, content=slow_chunks(), headers=PROTO).status_code)
+    )
+    worker.start()
+    wait_for(lambda: metric(collector, "llmsight_inflight_bytes") >= 700 * 1024, 10, "the upload in flight")
+    small = chat_span_request(2, service="grpc-after").SerializeToString()
+    code, message = grpc_export(collector, small)
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "busy" in message
+    release.set()
+    worker.join(30)
+    assert first["status"] == 200
+    wait_for(lambda: metric(collector, "llmsight_inflight_bytes") == 0, 10, "in-flight bytes released")
+    assert grpc_export(collector, small)[0] == grpc.StatusCode.OK
+    collector.wait_until_stored()
+    rows = store_client.query(
+        "SELECT ServiceName, count() FROM otel_traces WHERE ServiceName IN ('slow-http', 'grpc-after') "
+        "GROUP BY ServiceName ORDER BY ServiceName"
+    ).result_rows
+    assert rows == [("grpc-after", 2), ("slow-http", 1200)]
+
+
+def test_many_concurrent_small_grpc_exports_all_get_in(collector, store_client):
+    """No count of concurrent calls is imposed by default (it was 4): small calls only reserve their share."""
+    body = chat_span_request(5, service="many-grpc").SerializeToString()
+    codes: list[grpc.StatusCode] = []
+    threads = [threading.Thread(target=lambda: codes.append(grpc_export(collector, body)[0])) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert codes == [grpc.StatusCode.OK] * 16
+    collector.wait_until_stored()
+    assert int(store_client.command("SELECT count() FROM otel_traces WHERE ServiceName = 'many-grpc'")) == 80
+
+
+def test_grpc_call_without_a_message_is_invalid(collector):
+    with grpc.insecure_channel(collector.endpoints.grpc) as channel:
+        export = channel.stream_unary(TRACE_EXPORT, request_serializer=None, response_deserializer=None)
+        try:
+            export(iter(()), timeout=10)
+            raise AssertionError("an empty call was accepted")
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT and "no request message" in (exc.details() or "")

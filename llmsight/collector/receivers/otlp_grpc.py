@@ -6,6 +6,8 @@ RESOURCE_EXHAUSTED and UNAVAILABLE are, UNAUTHENTICATED without a valid bearer t
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -26,18 +28,35 @@ async def _principal(auth: TokenAuth, context: grpc.aio.ServicerContext) -> Prin
     return principal  # type: ignore[return-value]
 
 
+READ_TIMEOUT_S = 30.0  # longest a call may hold its reservation while its message arrives
+
+
 class OTLPServices:
     """The Export methods. Requests arrive as raw bytes and are handed to the pipeline like HTTP bodies,
-    so a corrupt message is answered INVALID_ARGUMENT (as OTLP asks) rather than the framework's UNKNOWN."""
+    so a corrupt message is answered INVALID_ARGUMENT (as OTLP asks) rather than the framework's UNKNOWN.
 
-    def __init__(self, pipeline: Pipeline, auth: TokenAuth) -> None:
-        self.pipeline, self.auth = pipeline, auth
+    The methods are registered as client-streaming (the wire format is the same for a unary caller) so
+    the handler runs before the message is read: gRPC declares no size, and once a message is asked for
+    the C core opens the stream's window to all of it. So each call first reserves the largest message
+    (``max_message_bytes``) in the in-flight bound, is refused RESOURCE_EXHAUSTED at once when that does
+    not fit (as HTTP answers 429), and only then reads; the reservation is settled to the real size.
+    """
 
-    async def _export(self, signal: str, body: bytes, context: grpc.aio.ServicerContext) -> IngestResult:
+    def __init__(self, pipeline: Pipeline, auth: TokenAuth, max_message_bytes: int) -> None:
+        self.pipeline, self.auth, self.max_message_bytes = pipeline, auth, max_message_bytes
+
+    async def _export(
+        self, signal: str, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+    ) -> IngestResult:
         principal = await _principal(self.auth, context)
         telemetry = self.pipeline.telemetry
         try:
-            with self.pipeline.admit(len(body)) as admission:
+            with self.pipeline.admit(self.max_message_bytes) as admission:
+                try:
+                    body = await asyncio.wait_for(anext(requests), READ_TIMEOUT_S)
+                except StopAsyncIteration:
+                    raise otlp.OTLPDecodeError("no request message") from None
+                admission.settle(len(body))
                 return await self.pipeline.ingest(signal, body, "protobuf", principal, admission)
         except otlp.OTLPDecodeError as exc:
             telemetry.add("llmsight_rejected_requests_total")
@@ -46,27 +65,32 @@ class OTLPServices:
             telemetry.add("llmsight_rejected_requests_total")
             telemetry.add("llmsight_throttled_requests_total")
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "collector is busy, retry later")
+        except TimeoutError:  # before OSError, its base class
+            telemetry.add("llmsight_rejected_requests_total")
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED, f"message not received within {READ_TIMEOUT_S:.0f} s"
+            )
         except (SpoolFull, OSError):
             telemetry.add("llmsight_rejected_requests_total")
             telemetry.add("llmsight_throttled_requests_total")
             await context.abort(grpc.StatusCode.UNAVAILABLE, "spool full: storage is behind or unavailable, retry")
         raise AssertionError("unreachable: context.abort raises")
 
-    async def export_traces(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
+    async def export_traces(self, body: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> Any:
         result = await self._export("traces", body, context)
         return result.fill(trace_service_pb2.ExportTraceServiceResponse(), "rejected_spans")
 
-    async def export_logs(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
+    async def export_logs(self, body: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> Any:
         result = await self._export("logs", body, context)
         return result.fill(logs_service_pb2.ExportLogsServiceResponse(), "rejected_log_records")
 
-    async def export_metrics(self, body: bytes, context: grpc.aio.ServicerContext) -> Any:
+    async def export_metrics(self, body: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> Any:
         await self._export("metrics", body, context)
         return metrics_service_pb2.ExportMetricsServiceResponse()
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
         def service(name: str, method: Any) -> grpc.GenericRpcHandler:
-            handler = grpc.unary_unary_rpc_method_handler(
+            handler = grpc.stream_unary_rpc_method_handler(
                 method, request_deserializer=None, response_serializer=lambda message: message.SerializeToString()
             )
             return grpc.method_handlers_generic_handler(name, {"Export": handler})
@@ -86,23 +110,23 @@ def build_grpc_server(
     credentials: grpc.ServerCredentials | None = None,
     max_concurrent_rpcs: int = 0,
 ) -> grpc.aio.Server:
-    """``max_concurrent_rpcs`` (0: derived) bounds what gRPC reads before the pipeline can refuse it.
+    """``max_concurrent_rpcs``: calls handled at once, more are answered RESOURCE_EXHAUSTED (0: no limit).
 
-    The C core reads a whole message before the handler (and admission) runs, so the in-flight bound
-    alone does not bound memory; calls past this many are answered RESOURCE_EXHAUSTED at once.
-    Derived, it lets the largest messages in flight fill the in-flight bound once:
-    ``max(4, max_inflight_bytes // max_message_bytes)``.
+    Memory does not need it: each call reserves its largest message in the in-flight bound before
+    reading it (see OTLPServices), and BDP probing is off so a call not read yet (or refused unread)
+    is held to the default 64 KiB stream window; with probing on, 16 unread 48 MiB calls held for
+    0.5 s cost 130-260 MiB of the core's buffers, without it 2 MiB (bench/receiver_limits.py). A read
+    still opens the window to the whole message, so large messages are not slowed by the small window.
     """
-    if max_concurrent_rpcs <= 0:
-        max_concurrent_rpcs = max(4, pipeline.max_inflight_bytes // max(max_message_bytes, 1))
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            ("grpc.http2.bdp_probe", 0),
         ],
-        maximum_concurrent_rpcs=max_concurrent_rpcs,
+        maximum_concurrent_rpcs=max_concurrent_rpcs if max_concurrent_rpcs > 0 else None,
     )
-    server.add_generic_rpc_handlers(OTLPServices(pipeline, auth).handlers())
+    server.add_generic_rpc_handlers(OTLPServices(pipeline, auth, max_message_bytes).handlers())
     if credentials is not None:
         server.add_secure_port(address, credentials)
     else:
