@@ -9,7 +9,8 @@ from ``--tree`` (default: this checkout; pass an unpacked older commit to compar
   after it (HTTP and gRPC);
 - rss_http / rss_chunked / rss_grpc: VmRSS before, and VmHWM (peak) after, 24 concurrent 48 MiB
   HTTP bodies (with Content-Length, then chunked) and 16 concurrent 48 MiB gRPC messages, with
-  the answers' status counts;
+  the answers' status counts; rss_one: one such HTTP body and one gRPC message alone (what the one
+  the floods let in costs by itself);
 - loris: of 300 connections that sent half a request header, how many are still open 15 s later;
 - retention: spans 40 days old (retention 30 days): rejected in partial_success, counted as
   stored, and rows stored.
@@ -169,7 +170,7 @@ def _flood(serve: Serve, label: str, senders: int, send: Any) -> None:
     )
 
 
-def rss_http(tree: Path, chunked: bool = False) -> None:
+def rss_http(tree: Path, chunked: bool = False, senders: int = 24) -> None:
     body = _big_body(48 * MIB)
     serve = Serve(tree)
     try:
@@ -184,13 +185,13 @@ def rss_http(tree: Path, chunked: bool = False) -> None:
             except httpx.TransportError as exc:
                 return type(exc).__name__
 
-        label = "rss_chunked: 24 x 48 MiB chunked HTTP" if chunked else "rss_http: 24 x 48 MiB HTTP"
-        _flood(serve, label, 24, send)
+        label = f"rss_chunked: {senders} x 48 MiB chunked HTTP" if chunked else f"rss_http: {senders} x 48 MiB HTTP"
+        _flood(serve, label, senders, send)
     finally:
         serve.close()
 
 
-def rss_grpc(tree: Path) -> None:
+def rss_grpc(tree: Path, senders: int = 16) -> None:
     body = _big_body(48 * MIB)
     serve = Serve(tree)
     try:
@@ -202,10 +203,10 @@ def rss_grpc(tree: Path) -> None:
                 try:
                     export(body, timeout=600)
                     return "OK"
-                except grpc.RpcError as exc:
-                    return exc.code().name
+                except grpc.RpcError as exc:  # the details tell the gRPC limiter's refusals from admission's
+                    return f"{exc.code().name} ({exc.details()})"
 
-        _flood(serve, "rss_grpc: 16 x 48 MiB gRPC", 16, send)
+        _flood(serve, f"rss_grpc: {senders} x 48 MiB gRPC", senders, send)
     finally:
         serve.close()
 
@@ -267,6 +268,8 @@ SCENARIOS = {
     "rss_http": rss_http,
     "rss_chunked": lambda tree: rss_http(tree, chunked=True),
     "rss_grpc": rss_grpc,
+    # the floor under the floods: what the one message they let in costs by itself
+    "rss_one": lambda tree: (rss_http(tree, senders=1), rss_grpc(tree, senders=1)),
     "loris": loris,
     "retention": retention,
 }
