@@ -93,6 +93,7 @@ LOG_COLUMNS = [
     "ScopeVersion",
     "ScopeAttributes",
     "LogAttributes",
+    "EventName",  # the record's event_name: GenAI instrumentations name their content events
 ]
 
 
@@ -390,6 +391,7 @@ def log_rows(request: ExportLogsServiceRequest, extra_resource: dict[str, str] |
         sver_c,
         sattr_c,
         lattr_c,
+        event_c,
     ) = rows.data
     for resource_logs in request.resource_logs:
         resource = attributes(resource_logs.resource.attributes)
@@ -416,6 +418,7 @@ def log_rows(request: ExportLogsServiceRequest, extra_resource: dict[str, str] |
                 sver_c.append(scope.version)
                 sattr_c.append(scope_attrs)
                 lattr_c.append(attributes(record.attributes))
+                event_c.append(record.event_name)
     return rows
 
 

@@ -33,6 +33,7 @@ MIGRATIONS: dict[int, list[str]] = {
     2: ["011_evaluations_environment.sql"],
     3: ["012_llm_calls_mv_drop.sql", "013_llm_calls_mv.sql"],
     4: ["014_views_deduplication_window.sql", "015_trace_id_ts_deduplication_window.sql"],
+    5: ["016_otel_logs_event_name.sql"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -22,6 +22,7 @@ def _logs_request(body: str):
     record.severity_number = 9
     record.body.string_value = body
     record.attributes.append(kv("event.name", "gen_ai.user.message"))
+    record.event_name = "gen_ai.client.inference.operation.details"
     return request
 
 
@@ -45,6 +46,8 @@ def test_http_logs_are_stored(collector, store_client):
     assert response.status_code == 200
     collector.wait_until_stored()
     assert int(store_client.command("SELECT count() FROM otel_logs WHERE Body = 'hello from http'")) == 1
+    event = store_client.command("SELECT EventName FROM otel_logs WHERE Body = 'hello from http'")
+    assert event == "gen_ai.client.inference.operation.details"  # the record's event name is kept
 
 
 def test_tokens_required_and_tenant_cannot_be_overridden(collector_factory, store_client):

@@ -28,6 +28,14 @@ def test_v1_store_is_migrated_to_the_current_schema(chdb_path, monkeypatch):
     assert (report.version_before, report.version_after) == (1, schema.SCHEMA_VERSION)
     assert report.applied == [f for v in sorted(schema.MIGRATIONS) if v > 1 for f in schema.MIGRATIONS[v]]
     assert client.query("SELECT Score, Environment FROM evaluations").result_rows == [(5, "")]
+    # the contrib exporter's current logs INSERT names EventName (schema v5)
+    client.command(
+        "INSERT INTO otel_logs (Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, "
+        "Body, ResourceSchemaUrl, ResourceAttributes, ScopeSchemaUrl, ScopeName, ScopeVersion, ScopeAttributes, "
+        "LogAttributes, EventName) VALUES (now64(9), '', '', 0, 'INFO', 9, 'svc', 'b', '', map(), '', '', '', map(), "
+        "map(), 'gen_ai.client.inference.operation.details')"
+    )
+    assert client.command("SELECT EventName FROM otel_logs") == "gen_ai.client.inference.operation.details"
     versions = [r[0] for r in client.query("SELECT Version FROM schema_migrations ORDER BY Version").result_rows]
     assert versions == sorted(schema.MIGRATIONS)
     assert schema.init_schema(client, store).applied == []  # idempotent
