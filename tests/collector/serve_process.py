@@ -42,9 +42,13 @@ class Serve:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_serve(data: Path, env: dict[str, str] | None = None, timeout: float = 90) -> Serve:
-    """Start serve with its store under ``data`` (or ``LLMSIGHT_CLICKHOUSE_URL`` from ``env``); wait for /healthz."""
-    ports = {"http": free_port(), "grpc": free_port(), "query": free_port()}
+def start_serve(
+    data: Path, env: dict[str, str] | None = None, timeout: float = 90, ports: dict[str, int] | None = None
+) -> Serve:
+    """Start serve with its store under ``data`` (or ``LLMSIGHT_CLICKHOUSE_URL`` from ``env``); wait for /healthz.
+
+    ``ports`` (http, grpc, query) keeps the same ones across a restart; free ones by default."""
+    ports = ports or {"http": free_port(), "grpc": free_port(), "query": free_port()}
     full_env = {
         **os.environ,
         "LLMSIGHT_CLICKHOUSE_URL": f"chdb://{data}/clickhouse",

@@ -6,10 +6,8 @@ already holds another chDB directory), and reads it back through the query endpo
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import httpx2 as httpx
 
 from llmsight.collector.checkpoint import read_slots
+from tests.collector import serve_process
 from tests.collector.otlp_bodies import chat_span_request
 from tests.conftest import free_port
 
@@ -24,34 +23,8 @@ PROTO = {"Content-Type": "application/x-protobuf"}
 
 
 def start_serve(data: Path, ports: dict[str, int], env: dict[str, str] | None = None) -> subprocess.Popen:
-    env = {**os.environ, "LLMSIGHT_CLICKHOUSE_URL": f"chdb://{data}/clickhouse", "COLUMNS": "120", **(env or {})}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llmsight.cli.main",
-            "serve",
-            "--http-port",
-            str(ports["http"]),
-            "--grpc-port",
-            str(ports["grpc"]),
-            "--query-port",
-            str(ports["query"]),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{ports['http']}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stdout.read().decode())
-    raise TimeoutError("serve did not start")
+    """serve on fixed ``ports``, so a restart answers where the senders already send."""
+    return serve_process.start_serve(data, env, ports=ports).proc
 
 
 def query(ports: dict[str, int], sql: str) -> str:
