@@ -16,6 +16,7 @@ from typing import Any
 import openai
 import wrapt
 from openai._constants import RAW_RESPONSE_HEADER
+from openai._models import BaseModel
 from openai._types import NotGiven, Omit
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
@@ -28,6 +29,7 @@ from llmsight.instrumentation.context import current_attributes
 from llmsight.instrumentation.safety import report_internal_error
 from llmsight.instrumentation.spans import Invocation, chat_usage, responses_usage
 from llmsight.instrumentation.streams import (
+    USAGE_UNASKED,
     AsyncTracedStream,
     ChatAccumulator,
     ResponsesAccumulator,
@@ -160,7 +162,7 @@ def _id_and_model(response: Any, out: dict[str, Any]) -> None:
     response_id = getattr(response, "id", None)
     if type(response_id) is str:
         out[A.RESPONSE_ID] = response_id
-    model = response.model
+    model = getattr(response, "model", None)
     if type(model) is str:
         out[A.RESPONSE_MODEL] = model
     tier = getattr(response, "service_tier", None)
@@ -267,15 +269,23 @@ def _begin(
 
     call_kwargs = kwargs
     hide_usage = False
+    probe = None
     if stream and op.usage_option and raw_mode is None:
         inject = settings.stream_usage if settings.stream_usage is not None else official
         options = kwargs.get("stream_options")
         if inject and not (isinstance(options, dict) and options.get("include_usage")):
-            call_kwargs = dict(kwargs)
-            call_kwargs["stream_options"] = (
-                {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
-            )
-            hide_usage = True
+            # Hide only a chunk that exists because llmsight asked: a server's habit is learnt from
+            # one unchanged stream first (OpenAI's own hosts send usage only when asked).
+            key = (host, port)
+            sends_unasked = USAGE_UNASKED.get(key)
+            if sends_unasked is None and not official:
+                probe = key
+            elif not sends_unasked:
+                call_kwargs = dict(kwargs)
+                call_kwargs["stream_options"] = (
+                    {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
+                )
+                hide_usage = True
 
     start_ns = _time_ns()
     name = f"{op.name} {model}" if model else op.name
@@ -286,6 +296,7 @@ def _begin(
         span = settings.tracer.start_span(name, kind=_CLIENT, attributes=attrs, start_time=start_ns)
     inv = Invocation(span, capture, settings.redact, settings.max_content_length, start_ns)
     inv.hide_usage_chunk = hide_usage
+    inv.usage_probe = probe
     inv.late = late
     return inv, call_kwargs, stream, raw_mode
 
@@ -303,13 +314,15 @@ def _complete(op: Operation, inv: Invocation, result: Any, stream: bool, raw_mod
                 result._parsed_by_type[result._cast_to] = proxy
                 return result
             attrs: dict[str, Any] = inv.late
-            op.response(inv, parsed, attrs)
+            if isinstance(parsed, BaseModel):
+                op.response(inv, parsed, attrs)
             inv.end(attrs)
             return result
         if stream:
             return (AsyncTracedStream if is_async else TracedStream)(result, inv, op.accumulator(inv))
         attrs = inv.late
-        op.response(inv, result, attrs)
+        if isinstance(result, BaseModel):  # an empty 200 parses to "": nothing to read, the request is kept
+            op.response(inv, result, attrs)
         inv.end(attrs)
         return result
     except Exception:

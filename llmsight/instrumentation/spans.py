@@ -50,7 +50,17 @@ def set_attributes(span: Span, attributes: dict[str, Any]) -> None:
 class Invocation:
     """Holds the started span and what the response side needs to know about the request."""
 
-    __slots__ = ("span", "capture", "redact", "max_length", "hide_usage_chunk", "start_ns", "ended", "late")
+    __slots__ = (
+        "span",
+        "capture",
+        "redact",
+        "max_length",
+        "hide_usage_chunk",
+        "usage_probe",
+        "start_ns",
+        "ended",
+        "late",
+    )
 
     def __init__(self, span: Span, capture: bool, redact: Any, max_length: int, start_ns: int) -> None:
         self.span = span
@@ -58,6 +68,9 @@ class Invocation:
         self.redact = redact
         self.max_length = max_length
         self.hide_usage_chunk = False
+        # (host, port) when this stream was left without include_usage to learn whether the server
+        # sends usage unasked (streams.USAGE_UNASKED); None otherwise.
+        self.usage_probe: tuple[str, int] | None = None
         self.start_ns = start_ns
         self.ended = False
         # Attributes llmsight built at request time (content, context), set together with the response.

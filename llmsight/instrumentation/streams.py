@@ -18,6 +18,32 @@ from llmsight.instrumentation import messages as M
 from llmsight.instrumentation.safety import report_internal_error
 from llmsight.instrumentation.spans import Invocation, chat_usage
 
+# The fields of the usage-only chunk OpenAI sends for ``stream_options.include_usage``. A final
+# chunk with any other field set (a moderation report, a provider's extra) is the app's: shown.
+USAGE_CHUNK_FIELDS = frozenset(
+    {"id", "object", "created", "model", "system_fingerprint", "service_tier", "choices", "usage", "obfuscation"}
+)
+
+# What each endpoint does when a stream does not ask for usage, learnt from one stream that llmsight
+# left unchanged (``usage_probe``): True = it sends the usage chunk anyway (llmsight then never
+# injects nor hides there: the chunk is the server's, not ours), False = only when asked. Keyed by
+# (host, port); OpenAI's and Azure's own hosts are known to send it only when asked.
+USAGE_UNASKED: dict[tuple[str, int], bool] = {}
+
+
+def _usage_only(chunk: Any) -> bool:
+    """A chunk with exactly the usage-only chunk's fields and no extras."""
+    fields = getattr(chunk, "model_fields_set", None)
+    if fields is None or not fields <= USAGE_CHUNK_FIELDS:
+        return False
+    return not getattr(chunk, "model_extra", None)
+
+
+def learn_usage_habit(key: tuple[str, int], sent_unasked: bool) -> None:
+    if len(USAGE_UNASKED) > 256:  # many hosts: forget, one more probe each is cheap
+        USAGE_UNASKED.clear()
+    USAGE_UNASKED[key] = sent_unasked
+
 
 class ChatAccumulator:
     """Folds ``ChatCompletionChunk``s (and legacy ``Completion`` chunks) into span attributes."""
@@ -33,6 +59,7 @@ class ChatAccumulator:
         "finish",
         "service_tier",
         "legacy",
+        "usage_with_choices",
     )
 
     def __init__(self, inv: Invocation, legacy: bool = False) -> None:
@@ -46,9 +73,16 @@ class ChatAccumulator:
         self.finish: dict[int, str] = {}
         self.service_tier: str | None = None
         self.legacy = legacy
+        # The server put usage on a chunk with choices: it reports usage its own way, so a
+        # usage-only chunk after that is not (only) the answer to llmsight's include_usage.
+        self.usage_with_choices = False
 
     def on_chunk(self, chunk: Any) -> bool:
-        """Record one chunk; True means it is the usage-only chunk llmsight asked for, hidden from the app."""
+        """Record one chunk; True means it is the usage-only chunk llmsight asked for, hidden from the app.
+
+        Hidden only when llmsight added ``include_usage``, the chunk has no choices, exactly the
+        usage chunk's fields and no extras, and the server showed no usage habit of its own.
+        """
         if not self.first_ns:
             self.first_ns = time.time_ns()
             self.response_id = chunk.id
@@ -58,7 +92,9 @@ class ChatAccumulator:
         usage = chunk.usage
         if usage is not None:
             self.usage = usage
-            if not choices and self.inv.hide_usage_chunk:
+            if choices:
+                self.usage_with_choices = True
+            elif self.inv.hide_usage_chunk and not self.usage_with_choices and _usage_only(chunk):
                 return True
         capture = self.inv.capture
         for choice in choices:
@@ -187,7 +223,11 @@ def _finish(proxy: Any, partial: bool, exc: BaseException | None = None) -> None
     if inv.ended:
         return
     try:
-        attrs = proxy._self_acc.attributes()
+        acc = proxy._self_acc
+        probe = inv.usage_probe
+        if probe is not None and not partial and exc is None:
+            learn_usage_habit(probe, getattr(acc, "usage", None) is not None)
+        attrs = acc.attributes()
         if partial:
             attrs[A.USAGE_PARTIAL] = True
         if exc is None:

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fake_openai import FakeOpenAI  # noqa: E402
 
 import llmsight  # noqa: E402
+from llmsight.instrumentation.streams import USAGE_UNASKED  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +30,11 @@ def fake_server() -> Iterator[FakeOpenAI]:
 def fake(fake_server: FakeOpenAI) -> FakeOpenAI:
     fake_server.reset()
     fake_server.handler = None
+    # The fake server, like OpenAI, sends the usage chunk only when asked: known up front, so each
+    # test's first stream is injected rather than the probe llmsight makes on an unknown server
+    # (tests of the probe itself clear this).
+    USAGE_UNASKED.clear()
+    USAGE_UNASKED[("127.0.0.1", fake_server.port)] = False
     return fake_server
 
 
