@@ -34,6 +34,7 @@ MIGRATIONS: dict[int, list[str]] = {
     3: ["012_llm_calls_mv_drop.sql", "013_llm_calls_mv.sql"],
     4: ["014_views_deduplication_window.sql", "015_trace_id_ts_deduplication_window.sql"],
     5: ["016_otel_logs_event_name.sql"],
+    6: ["012_llm_calls_mv_drop.sql", "017_llm_calls_mv.sql"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

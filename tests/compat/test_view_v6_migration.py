@@ -1,0 +1,102 @@
+"""Schema v6 replaces the view deriving llm_calls (017) with what the compat suite found the v3 view
+missed: a v5 store is migrated in place, its calls stay as derived, and new spans get the new mapping."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from llmsight.collector.otlp import TRACE_COLUMNS
+from llmsight.store import schema
+from llmsight.store.client import open_client
+from llmsight.store.url import parse_store_url
+
+START = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # inside the TTL
+
+
+def _span(client, trace_id: str, attributes: dict[str, str], status: str = "Unset",
+          events: list[tuple[float, str]] = ()) -> None:  # fmt: skip
+    """One span starting at START; ``events``: (seconds after START, name)."""
+    values = {c: [] for c in TRACE_COLUMNS if c.startswith("Links.")}
+    values.update({
+        "Timestamp": START, "TraceId": trace_id, "SpanId": trace_id[:16], "ParentSpanId": "", "TraceState": "",
+        "SpanName": "call", "SpanKind": "Client", "ServiceName": "svc", "ResourceAttributes": {}, "ScopeName": "",
+        "ScopeVersion": "", "SpanAttributes": attributes, "Duration": 10**9, "StatusCode": status,
+        "StatusMessage": "",
+        "Events.Timestamp": [START + dt.timedelta(seconds=s) for s, _ in events],
+        "Events.Name": [name for _, name in events], "Events.Attributes": [{} for _ in events],
+    })  # fmt: skip
+    client.insert("otel_traces", [[values[c] for c in TRACE_COLUMNS]], column_names=TRACE_COLUMNS)
+
+
+OFFICIAL_ERROR = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "error.type": "<class 'openai.RateLimitError'>",
+}
+OFFICIAL_STREAM = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.output.messages": '[{"role":"assistant","parts":[{"content":"Hi.","type":"text"}],"finish_reason":"stop"}]',
+}
+OPENLLMETRY_STREAM = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.is_streaming": "true",
+}
+OPENLLMETRY_EMBEDDINGS = {
+    "gen_ai.operation.name": "embeddings",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "text-embedding-3-small",
+    "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "alpha"}]}, '
+    '{"role": "user", "parts": [{"type": "text", "content": "beta"}]}]',
+}
+CHUNKS = [(0.25, "gen_ai.content.completion.chunk"), (0.5, "gen_ai.content.completion.chunk")]
+
+
+def _spans(client, prefix: str) -> None:
+    _span(client, prefix + "1" * 31, OFFICIAL_ERROR, status="Error")
+    _span(client, prefix + "2" * 31, OFFICIAL_STREAM)
+    _span(client, prefix + "3" * 31, OPENLLMETRY_STREAM, status="Ok", events=CHUNKS)
+    _span(client, prefix + "4" * 31, OPENLLMETRY_EMBEDDINGS)
+
+
+def _calls(client, prefix: str) -> list[tuple]:
+    return client.query(
+        "SELECT ErrorType, FinishReasons, TimeToFirstChunk, Prompt FROM llm_calls "
+        f"WHERE startsWith(TraceId, '{prefix}') ORDER BY TraceId"
+    ).result_rows
+
+
+def test_v5_store_gets_the_v6_view_and_keeps_its_calls(chdb_path, monkeypatch):
+    store = parse_store_url(f"chdb://{chdb_path}?database=mig_{uuid.uuid4().hex[:8]}")
+    client = open_client(store, database=False)
+    monkeypatch.setattr(schema, "MIGRATIONS", {v: schema.MIGRATIONS[v] for v in range(1, 6)})
+    assert schema.init_schema(client, store).version_after == 5
+    client.database = store.database
+    _spans(client, "a")
+    assert _calls(client, "a") == [  # what the v3 view derived
+        ("<class 'openai.RateLimitError'>", [], None, ""),
+        ("", [], None, ""),
+        ("", [], None, ""),
+        ("", [], None, "beta"),
+    ]
+
+    monkeypatch.undo()
+    report = schema.init_schema(client, store)
+    assert (report.version_before, report.version_after) == (5, schema.SCHEMA_VERSION)
+    assert report.applied[:2] == ["012_llm_calls_mv_drop.sql", "017_llm_calls_mv.sql"]
+    _spans(client, "b")
+    assert _calls(client, "b") == [
+        ("RateLimitError", [], None, ""),  # the class's repr, shortened like every error type
+        ("", ["stop"], None, ""),  # from the output messages' finish_reason
+        ("", [], 0.25, ""),  # OpenLLMetry's first chunk event
+        ("", [], None, "alpha\nbeta"),  # an embeddings call's inputs are one prompt
+    ]
+    assert len(_calls(client, "a")) == 4  # calls derived before stay as they were
+    assert int(client.command("SELECT count() FROM otel_traces")) == 8
+    assert schema.init_schema(client, store).applied == []
+    client.command(f"DROP DATABASE `{store.database}` SYNC")
