@@ -270,22 +270,21 @@ def _begin(
     call_kwargs = kwargs
     hide_usage = False
     probe = None
-    if stream and op.usage_option and raw_mode is None:
+    if stream and op.usage_option:
         inject = settings.stream_usage if settings.stream_usage is not None else official
         options = kwargs.get("stream_options")
         if inject and not (isinstance(options, dict) and options.get("include_usage")):
-            # Hide only a chunk that exists because llmsight asked: a server's habit is learnt from
-            # one unchanged stream first (OpenAI's own hosts send usage only when asked).
             key = (host, port)
-            sends_unasked = USAGE_UNASKED.get(key)
-            if sends_unasked is None and not official:
+            if raw_mode is not None:
+                # Never changed, so it shows what the server sends unasked (streams.USAGE_UNASKED).
                 probe = key
-            elif not sends_unasked:
+            elif not USAGE_UNASKED.get(key):
                 call_kwargs = dict(kwargs)
                 call_kwargs["stream_options"] = (
                     {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}
                 )
                 hide_usage = True
+            # else: the server is known to send usage unasked; the chunk is the app's, nothing to add
 
     start_ns = _time_ns()
     name = f"{op.name} {model}" if model else op.name

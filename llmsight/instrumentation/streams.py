@@ -24,10 +24,11 @@ USAGE_CHUNK_FIELDS = frozenset(
     {"id", "object", "created", "model", "system_fingerprint", "service_tier", "choices", "usage", "obfuscation"}
 )
 
-# What each endpoint does when a stream does not ask for usage, learnt from one stream that llmsight
-# left unchanged (``usage_probe``): True = it sends the usage chunk anyway (llmsight then never
-# injects nor hides there: the chunk is the server's, not ours), False = only when asked. Keyed by
-# (host, port); OpenAI's and Azure's own hosts are known to send it only when asked.
+# Endpoints seen sending the usage chunk unasked, learnt from streams llmsight left unchanged
+# (raw-response streams, ``Invocation.usage_probe``): True = it sends usage anyway, so llmsight
+# neither injects nor hides there (the chunk is the server's, so the app's); False = it did not.
+# Keyed by (host, port). A server's unasked chunk in exactly OpenAI's shape, on a server not seen so,
+# cannot be told from the one llmsight asked for: that one is still hidden.
 USAGE_UNASKED: dict[tuple[str, int], bool] = {}
 
 

@@ -30,11 +30,7 @@ def fake_server() -> Iterator[FakeOpenAI]:
 def fake(fake_server: FakeOpenAI) -> FakeOpenAI:
     fake_server.reset()
     fake_server.handler = None
-    # The fake server, like OpenAI, sends the usage chunk only when asked: known up front, so each
-    # test's first stream is injected rather than the probe llmsight makes on an unknown server
-    # (tests of the probe itself clear this).
-    USAGE_UNASKED.clear()
-    USAGE_UNASKED[("127.0.0.1", fake_server.port)] = False
+    USAGE_UNASKED.clear()  # what llmsight learnt about the server's streams in earlier tests
     return fake_server
 
 

@@ -11,11 +11,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import openai
 import pytest
 from fake_openai import RecordedRequest, Reply, chat
 
 import llmsight
-from llmsight.instrumentation.streams import USAGE_UNASKED
 
 from .helpers import llm_spans, only_span
 
@@ -64,9 +64,14 @@ def run_both(provider, fake, script, call: Callable[[], Any]) -> tuple[Any, Any]
     return plain, traced
 
 
-def test_server_that_sends_usage_unasked_keeps_its_chunk(provider, client, fake, exporter):
-    USAGE_UNASKED.clear()  # an unknown server: llmsight first learns what it does unasked
+def raw_stream(client: openai.OpenAI) -> list[Any]:
+    """A with_raw_response stream: llmsight never changes it, so it shows what the server sends unasked."""
+    # A new client: ``with_raw_response`` keeps the methods it saw first, patched or not.
+    client = openai.OpenAI(base_url=client.base_url, api_key="sk-test", max_retries=0)
+    return list(client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES, stream=True).parse())
 
+
+def test_server_seen_sending_usage_unasked_keeps_its_chunk(provider, client, fake, exporter):
     def call() -> list[dict[str, Any]]:
         return dump(list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True)))
 
@@ -75,29 +80,45 @@ def test_server_that_sends_usage_unasked_keeps_its_chunk(provider, client, fake,
     assert plain[-1]["choices"] == [] and plain[-1]["usage"]["total_tokens"] == 21
     llmsight.instrument(tracer_provider=provider, stream_usage=True)
     try:
+        assert raw_stream(client)[-1].usage.total_tokens == 21  # llmsight learns the server's habit
         first, second = call(), call()
     finally:
         llmsight.uninstrument()
     assert first == plain and second == plain  # the server's chunk, so the app's: never hidden
-    bodies = [r.body for r in fake.requests[-2:]]
-    assert all("stream_options" not in b for b in bodies)  # usage comes anyway: no need to ask
+    assert all("stream_options" not in r.body for r in fake.requests[-2:])  # usage comes anyway
     spans = llm_spans(exporter)
-    assert [s.attributes["gen_ai.usage.input_tokens"] for s in spans] == [12, 12]
+    assert [s.attributes["gen_ai.usage.input_tokens"] for s in spans] == [12, 12, 12]
 
 
-def test_unknown_server_that_honours_the_option_is_probed_once(provider, client, fake, exporter):
-    USAGE_UNASKED.clear()
+def test_server_seen_honouring_the_option_gets_it_injected(provider, client, fake, exporter):
     fake.handler = server()
     llmsight.instrument(tracer_provider=provider, stream_usage=True)
     try:
-        runs = [list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True)) for _ in range(2)]
+        assert all(c.choices for c in raw_stream(client))  # no usage chunk unasked
+        chunks = list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
     finally:
         llmsight.uninstrument()
     assert [r.include_usage for r in fake.requests] == [False, True]
-    assert all(c.choices for run in runs for c in run)  # injected on the second stream, and hidden
-    first, second = llm_spans(exporter)
-    assert "gen_ai.usage.input_tokens" not in first.attributes  # the probe: left as the app sent it
-    assert second.attributes["gen_ai.usage.input_tokens"] == 12
+    assert all(c.choices for c in chunks)  # the chunk llmsight asked for stays hidden
+    assert llm_spans(exporter)[-1].attributes["gen_ai.usage.input_tokens"] == 12
+
+
+def test_stream_helper_final_completion_keeps_unasked_usage(provider, client, fake, exporter):
+    def call() -> dict[str, Any]:
+        with client.chat.completions.stream(model="m", messages=MESSAGES) as stream:
+            types = [e.type for e in stream]
+            final = stream.get_final_completion()
+        return {"types": types, "final": final.model_dump()}
+
+    def learn_then_call() -> dict[str, Any]:
+        raw_stream(client)
+        return call()
+
+    plain, traced = run_both(provider, fake, server(unasked=True), learn_then_call)
+    assert plain["final"]["usage"]["total_tokens"] == 21
+    assert traced["final"]["usage"] == plain["final"]["usage"]
+    assert traced == plain
+    assert llm_spans(exporter)[-1].attributes["gen_ai.usage.input_tokens"] == 12
 
 
 @pytest.mark.parametrize(
@@ -140,27 +161,6 @@ def test_usage_on_chunks_with_choices_means_the_usage_chunk_is_not_ours(provider
     finally:
         llmsight.uninstrument()
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 21
-
-
-def test_stream_helper_final_completion_keeps_unasked_usage(provider, client, fake, exporter):
-    USAGE_UNASKED.clear()
-
-    def call() -> dict[str, Any]:
-        with client.chat.completions.stream(model="m", messages=MESSAGES) as stream:
-            types = [e.type for e in stream]
-            final = stream.get_final_completion()
-        return {"types": types, "final": final.model_dump()}
-
-    plain, traced = run_both(provider, fake, server(unasked=True), call)
-    assert plain["final"]["usage"]["total_tokens"] == 21
-    assert traced == plain
-    llmsight.instrument(tracer_provider=provider, stream_usage=True)
-    try:
-        again = call()  # after the probe: the server is known to send usage unasked
-    finally:
-        llmsight.uninstrument()
-    assert again == plain
-    assert [s.attributes["gen_ai.usage.input_tokens"] for s in llm_spans(exporter)] == [12, 12]
 
 
 def test_async_usage_chunk_with_moderation_reaches_the_app(provider, aclient, fake, exporter):
