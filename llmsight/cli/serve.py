@@ -114,7 +114,6 @@ def serve(
         try:
             collector = Collector(
                 settings,
-                processors=ingest_processors(settings),
                 jobs=background_jobs(settings),
                 serve_file=serve_file(settings),
             )
@@ -151,16 +150,6 @@ def serve(
         except KeyboardInterrupt:
             pass
     console.print("stopped; queued data was stored.")
-
-
-def ingest_processors(settings) -> list:
-    """What runs on each batch before it is stored: pricing new models, so cost is right on first read."""
-    from llmsight.collector.processors.pricing import PriceOnIngest
-    from llmsight.store.client import open_client
-    from llmsight.store.url import parse_store_url
-
-    store = parse_store_url(settings.clickhouse_url)
-    return [PriceOnIngest(lambda: open_client(store), store.database)]
 
 
 def background_jobs(settings) -> list:

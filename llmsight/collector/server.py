@@ -25,6 +25,7 @@ import uvicorn
 from llmsight.collector.auth import TokenAuth
 from llmsight.collector.exporters.clickhouse import ClickHouseExporter
 from llmsight.collector.pipeline import TABLES, Pipeline, Processor
+from llmsight.collector.processors.pricing import PriceOnIngest
 from llmsight.collector.processors.redaction import redaction_processor
 from llmsight.collector.query_api import QueryLimits, build_query_app
 from llmsight.collector.receivers.http_timeouts import guarded_protocol
@@ -72,7 +73,9 @@ class Collector:
             max_concurrent=s.query_max_concurrent,
         )
         redact = redaction_processor(s.redact, s.redact_attributes, self.telemetry)
-        self.processors = ([redact] if redact else []) + self.processors
+        # Redaction first, then pricing each new model before its calls are stored (cost right on first read).
+        pricing = PriceOnIngest(self.open_client, self.store.database)
+        self.processors = ([redact] if redact else []) + [pricing] + self.processors
         self.spool: Spool | None = None
         self.pipeline: Pipeline | None = None
         self.exporter: ClickHouseExporter | None = None

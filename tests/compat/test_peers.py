@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from compat.peer_app import CASES
-from llmsight.store.prices import find_price, resolve_prices
+from llmsight.store.prices import find_price
 
 HERE = Path(__file__).parent
 # peer -> the module it needs (its service is compat-{peer})
@@ -150,7 +150,7 @@ def test_peer_calls_become_llm_calls_rows(peer, collector, store_client):
     outcomes = run_peer(peer, collector)
     assert outcomes == {**OUTCOMES, "requests": str(len(CASES))}  # and no retries
     collector.wait_until_stored()
-    resolve_prices(store_client, store_client.database)  # the periodic job's backstop, run now
+    # no resolve_prices here: the collector prices a new model before it stores its calls
     rows = list(
         store_client.query(
             "SELECT *, Prompt, Completion, Cost FROM llm_calls WHERE ServiceName = {service:String} ORDER BY Timestamp",
