@@ -36,6 +36,14 @@ def test_v1_store_is_migrated_to_the_current_schema(chdb_path, monkeypatch):
         "map(), 'gen_ai.client.inference.operation.details')"
     )
     assert client.command("SELECT EventName FROM otel_logs") == "gen_ai.client.inference.operation.details"
+    # key=value attribute items, as newer exporter layouts query them (schema v7, ALIAS columns)
+    assert client.query("SELECT LogAttributeItems, ResourceAttributeItems FROM otel_logs").result_rows == [([], [])]
+    client.command(
+        "INSERT INTO otel_logs (Timestamp, ServiceName, Body, LogAttributes) "
+        "VALUES (now64(9), 'svc', 'c', map('gen_ai.system', 'openai'))"
+    )
+    assert client.command("SELECT LogAttributeItems FROM otel_logs WHERE Body = 'c'") == "['gen_ai.system=openai']"
+    assert "SpanAttributeItems" in client.command("SHOW CREATE TABLE otel_traces")
     versions = [r[0] for r in client.query("SELECT Version FROM schema_migrations ORDER BY Version").result_rows]
     assert versions == sorted(schema.MIGRATIONS)
     assert schema.init_schema(client, store).applied == []  # idempotent
