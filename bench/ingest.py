@@ -1,9 +1,9 @@
 """Ingest throughput: OTLP/HTTP protobuf end to end vs. raw inserts into the same engine.
 
-    .venv/bin/python bench/ingest.py [--spans 204800] [--senders 4] [--batch 512]
+    .venv/bin/python bench/ingest.py [--spans 204800] [--senders 8] [--batch 512] [--transport http|grpc]
 
 Realistic LLM spans (1-2 KB of message content, ~15 attributes) are built and serialized
-before timing. Sender processes post them as OTLP/HTTP protobuf to a collector running in
+before timing. Sender processes post them as OTLP/HTTP protobuf (or OTLP/gRPC) to a collector running in
 this process on a fresh embedded store; a request counts when the collector acknowledged it
 (which happens once its rows are fsync'd to the spool); the clock stops when the last
 acknowledged span is in ClickHouse. In the same run, the same rows are decoded
@@ -164,11 +164,37 @@ def _sender(url: str, bodies: list[bytes], results: mp.Queue) -> None:
     results.put((acked, throttled))
 
 
+def _grpc_sender(target: str, bodies: list[bytes], results: mp.Queue) -> None:
+    """Like ``_sender`` over OTLP/gRPC: one channel, one unary Export per body, RESOURCE_EXHAUSTED retried."""
+    import grpc
+
+    acked = throttled = 0
+    with grpc.insecure_channel(target, options=[("grpc.max_send_message_length", -1)]) as channel:
+        export = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=None,
+            response_deserializer=None,
+        )
+        for body in bodies:
+            while True:
+                try:
+                    export(body, timeout=120)
+                    acked += 1
+                    break
+                except grpc.RpcError as exc:
+                    if exc.code() not in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE):
+                        raise
+                    throttled += 1
+                    time.sleep(0.1)
+    results.put((acked, throttled))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=204_800)
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--senders", type=int, default=8)
+    parser.add_argument("--transport", choices=("http", "grpc"), default="http")
     args = parser.parse_args()
 
     from llmsight.collector.otlp import span_rows
@@ -196,7 +222,12 @@ def main() -> None:
         ctx = mp.get_context("spawn")
         results: mp.Queue = ctx.Queue()
         shares = [bodies[i :: args.senders] for i in range(args.senders)]
-        procs = [ctx.Process(target=_sender, args=(collector.endpoints.http, share, results)) for share in shares]
+        sender, target = (
+            (_grpc_sender, collector.endpoints.grpc)
+            if args.transport == "grpc"
+            else (_sender, collector.endpoints.http)
+        )
+        procs = [ctx.Process(target=sender, args=(target, share, results)) for share in shares]
         started = time.perf_counter()
         for proc in procs:
             proc.start()
@@ -244,7 +275,8 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print()
-    print(f"{'end to end (OTLP/HTTP -> collector -> ClickHouse)':<52} {e2e:>10,.0f} spans/s  ({elapsed:.1f} s)")
+    label = f"end to end (OTLP/{args.transport.upper()} -> collector -> ClickHouse)"
+    print(f"{label:<52} {e2e:>10,.0f} spans/s  ({elapsed:.1f} s)")
     print(f"{'raw insert, same rows, same engine (ceiling)':<52} {raw_rate:>10,.0f} spans/s  ({raw_elapsed:.1f} s)")
     print(f"{'ratio end to end / raw':<52} {e2e / raw_rate:>10.2f}")
     print(f"{'all acknowledged (spooled) after':<52} {acked_at:>10.1f} s")

@@ -7,7 +7,8 @@ from ``--tree`` (default: this checkout; pass an unpacked older commit to compar
 
 - stall: time to answer a 32 MiB body of empty ResourceSpans, and a one-span request sent 0.5 s
   after it (HTTP and gRPC);
-- rss_http / rss_chunked / rss_grpc: VmRSS before, and VmHWM (peak) after, 24 concurrent 48 MiB
+- rss_http / rss_chunked / rss_grpc: VmRSS before, VmHWM (peak) and VmRSS after (and once the spool
+  is stored), 24 concurrent 48 MiB
   HTTP bodies (with Content-Length, then chunked) and 16 concurrent 48 MiB gRPC messages, with
   the answers' status counts; rss_one: one such HTTP body and one gRPC message alone (what the one
   the floods let in costs by itself);
@@ -164,9 +165,14 @@ def _flood(serve: Serve, label: str, senders: int, send: Any) -> None:
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - start
+    peak, after = serve.status("VmHWM"), serve.status("VmRSS")
+    deadline = time.monotonic() + 120
+    while serve.metric("llmsight_spool_bytes") > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # the exporter's last insert
     print(
-        f"{label}: RSS {before} MiB before, peak {serve.status('VmHWM')} MiB, {serve.status('VmRSS')} MiB after; "
-        f"answers {dict(statuses)} in {elapsed:.1f} s"
+        f"{label}: RSS {before} MiB before, peak {peak} MiB, {after} MiB after, {serve.status('VmRSS')} MiB "
+        f"once stored; answers {dict(statuses)} in {elapsed:.1f} s"
     )
 
 
