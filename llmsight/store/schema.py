@@ -34,8 +34,7 @@ MIGRATIONS: dict[int, list[str]] = {
     3: ["012_llm_calls_mv_drop.sql", "013_llm_calls_mv.sql"],
     4: ["014_views_deduplication_window.sql", "015_trace_id_ts_deduplication_window.sql"],
     5: ["016_otel_logs_event_name.sql"],
-    6: ["012_llm_calls_mv_drop.sql", "017_llm_calls_mv.sql"],
-    7: ["018_otel_traces_attribute_items.sql", "019_otel_logs_attribute_items.sql"],
+    6: ["017_otel_traces_attribute_items.sql", "018_otel_logs_attribute_items.sql"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

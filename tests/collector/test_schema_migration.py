@@ -36,7 +36,7 @@ def test_v1_store_is_migrated_to_the_current_schema(chdb_path, monkeypatch):
         "map(), 'gen_ai.client.inference.operation.details')"
     )
     assert client.command("SELECT EventName FROM otel_logs") == "gen_ai.client.inference.operation.details"
-    # key=value attribute items, as newer exporter layouts query them (schema v7, ALIAS columns)
+    # key=value attribute items, as newer exporter layouts query them (schema v6, ALIAS columns)
     assert client.query("SELECT LogAttributeItems, ResourceAttributeItems FROM otel_logs").result_rows == [([], [])]
     client.command(
         "INSERT INTO otel_logs (Timestamp, ServiceName, Body, LogAttributes) "

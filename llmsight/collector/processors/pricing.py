@@ -3,7 +3,7 @@
 ``llm_calls.Cost`` looks prices up in ``model_prices_dict``. serve's 15-second job prices the
 (provider, model) pairs it finds in ``llm_calls``, so until it ran a new model's calls read as
 free. This processor runs on each batch of spans before the exporter inserts it: it works out
-the pairs the view (store/sql/017_llm_calls_mv.sql) will derive, prices the ones it has not seen
+the pairs the view (store/sql/013_llm_calls_mv.sql) will derive, prices the ones it has not seen
 and reloads the dictionary; only then is the batch inserted. The periodic job stays as the
 backstop for spans written by other paths (the contrib exporter) and for failures here.
 """
@@ -22,7 +22,7 @@ from llmsight.collector.otlp import Rows
 
 log = logging.getLogger("llmsight.collector")
 
-# The view's Provider and model columns, first non-empty attribute wins (keep in step with 017_llm_calls_mv.sql).
+# The view's Provider and model columns, first non-empty attribute wins (keep in step with 013_llm_calls_mv.sql).
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 RESPONSE_MODEL_KEYS = ("gen_ai.response.model", "llm.response.model_name", "llm.model_name", "embedding.model_name")
 REQUEST_MODEL_KEYS = ("gen_ai.request.model", "llm.request.model_name")

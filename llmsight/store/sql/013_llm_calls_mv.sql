@@ -5,6 +5,15 @@
 -- spans (openinference.span.kind LLM / EMBEDDING, llm.* and embedding.* attributes, no gen_ai.*)
 -- onto the same columns; docs/attributes.md has the table. Retrieval and tool-execution spans are
 -- not model calls and are left out.
+-- What the compat suite (tests/compat/test_peers.py, each peer against the fake OpenAI server) found:
+-- - the official instrumentation (opentelemetry-instrumentation-openai-v2 2.4b0) writes error.type as
+--   the class's repr, "<class 'openai.RateLimitError'>": stored as RateLimitError like everyone's;
+-- - it writes no gen_ai.response.finish_reasons on streams, but its output messages carry each
+--   finish_reason: FinishReasons falls back to them;
+-- - OpenLLMetry marks every stream chunk with a gen_ai.content.completion.chunk span event: the first
+--   one gives TimeToFirstChunk, as OpenInference's First Token Stream Event does;
+-- - OpenLLMetry records an embeddings call's inputs as one user message each, so Prompt (the last
+--   user message) held only the last input: an embeddings call's user messages are merged into one.
 CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.llm_calls_mv TO ${db}.llm_calls AS
 WITH
     SpanAttributes AS a,
@@ -60,6 +69,9 @@ WITH
         arraySort(arrayDistinct(arrayMap(k -> toUInt32OrZero(extract(k, '^embedding\\.embeddings\\.(\\d+)\\.embedding\\.text$$')),
             arrayFilter(k -> startsWith(k, 'embedding.embeddings.') AND endsWith(k, '.embedding.text'), mapKeys(a)))))) AS oi_embedding_texts,
     multiIf(
+        a['gen_ai.input.messages'] != '' AND op = 'embeddings' AND length(JSONExtractArrayRaw(a['gen_ai.input.messages'])) > 1,
+            concat('[{"role":"user","parts":[', arrayStringConcat(arrayFlatten(arrayMap(m -> JSONExtractArrayRaw(m, 'parts'),
+                JSONExtractArrayRaw(a['gen_ai.input.messages']))), ','), ']}]'),
         a['gen_ai.input.messages'] != '', a['gen_ai.input.messages'],
         length(prompt_idx) > 0, concat('[', arrayStringConcat(arrayMap(i -> concat(
             '{"role":', toJSONString(if(a[concat('gen_ai.prompt.', toString(i), '.role')] = '', 'user', a[concat('gen_ai.prompt.', toString(i), '.role')])),
@@ -88,9 +100,11 @@ WITH
     multiIf(a['error.type'] != '', a['error.type'],
             StatusCode = 'Error' AND arrayFirst((attrs, name) -> name = 'exception', Events.Attributes, Events.Name)['exception.type'] != '',
                 arrayFirst((attrs, name) -> name = 'exception', Events.Attributes, Events.Name)['exception.type'],
-            StatusCode = 'Error', 'error', '') AS error_raw,
-    -- OpenInference marks a stream's first chunk with this span event
-    arrayFirst((ts, name) -> name = 'First Token Stream Event', Events.Timestamp, Events.Name) AS oi_first_token
+            StatusCode = 'Error', 'error', '') AS error_any,
+    if(match(error_any, '^<class \'[^\']+\'>$$'), extract(error_any, '^<class \'([^\']+)\'>$$'), error_any) AS error_raw,
+    -- OpenInference marks a stream's first chunk with this span event, OpenLLMetry each chunk with one
+    arrayFirst((ts, name) -> name IN ('First Token Stream Event', 'gen_ai.content.completion.chunk'),
+        Events.Timestamp, Events.Name) AS oi_first_token
 SELECT
     Timestamp,
     TraceId,
@@ -122,7 +136,7 @@ SELECT
     Duration,
     multiIf(a['gen_ai.response.time_to_first_chunk'] != '', toFloat64OrNull(a['gen_ai.response.time_to_first_chunk']),
             a['gen_ai.server.time_to_first_token'] != '', toFloat64OrNull(a['gen_ai.server.time_to_first_token']),
-            has(Events.Name, 'First Token Stream Event'),
+            hasAny(Events.Name, ['First Token Stream Event', 'gen_ai.content.completion.chunk']),
                 toFloat64((toUnixTimestamp64Nano(oi_first_token) - toUnixTimestamp64Nano(Timestamp)) / 1e9),
             NULL) AS TimeToFirstChunk,
     StatusCode,
@@ -138,7 +152,8 @@ SELECT
                 finish_raw != '', [finish_raw],
                 a['gen_ai.completion.0.finish_reason'] != '', [a['gen_ai.completion.0.finish_reason']],
                 a['llm.finish_reason'] != '', [a['llm.finish_reason']],
-                [])) AS FinishReasons,
+                arrayFilter(r -> r != '', arrayMap(m -> JSONExtractString(m, 'finish_reason'),
+                    JSONExtractArrayRaw(output_messages))))) AS FinishReasons,
     a['gen_ai.system_instructions'] AS SystemInstructions,
     input_messages AS InputMessages,
     output_messages AS OutputMessages,

@@ -1,4 +1,4 @@
--- As 018, for the logs table.
+-- As 017, for the logs table.
 ALTER TABLE ${db}.otel_logs
     ADD COLUMN IF NOT EXISTS ResourceAttributeItems Array(String)
         ALIAS arrayMap(kv -> concat(kv.1, '=', kv.2), CAST(ResourceAttributes, 'Array(Tuple(String, String))')),

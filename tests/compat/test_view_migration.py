@@ -1,5 +1,6 @@
-"""Schema v6 replaces the view deriving llm_calls (017) with what the compat suite found the v3 view
-missed: a v5 store is migrated in place, its calls stay as derived, and new spans get the new mapping."""
+"""Schema v3 replaces the view deriving llm_calls (013) with one that maps what the compat suite found
+the first view missed: a v2 store is migrated in place, its calls stay as derived, and new spans get
+the new mapping."""
 
 from __future__ import annotations
 
@@ -71,24 +72,20 @@ def _calls(client, prefix: str) -> list[tuple]:
     ).result_rows
 
 
-def test_v5_store_gets_the_v6_view_and_keeps_its_calls(chdb_path, monkeypatch):
+def test_v2_store_gets_the_peer_fixes_and_keeps_its_calls(chdb_path, monkeypatch):
     store = parse_store_url(f"chdb://{chdb_path}?database=mig_{uuid.uuid4().hex[:8]}")
     client = open_client(store, database=False)
-    monkeypatch.setattr(schema, "MIGRATIONS", {v: schema.MIGRATIONS[v] for v in range(1, 6)})
-    assert schema.init_schema(client, store).version_after == 5
+    monkeypatch.setattr(schema, "MIGRATIONS", {v: schema.MIGRATIONS[v] for v in range(1, 3)})
+    assert schema.init_schema(client, store).version_after == 2
     client.database = store.database
     _spans(client, "a")
-    assert _calls(client, "a") == [  # what the v3 view derived
-        ("<class 'openai.RateLimitError'>", [], None, ""),
-        ("", [], None, ""),
-        ("", [], None, ""),
-        ("", [], None, "beta"),
-    ]
+    before = _calls(client, "a")
+    assert before[0][0] == "<class 'openai.RateLimitError'>" and before[3][3] == "beta"  # the first view's
 
     monkeypatch.undo()
     report = schema.init_schema(client, store)
-    assert (report.version_before, report.version_after) == (5, schema.SCHEMA_VERSION)
-    assert report.applied[:2] == ["012_llm_calls_mv_drop.sql", "017_llm_calls_mv.sql"]
+    assert (report.version_before, report.version_after) == (2, schema.SCHEMA_VERSION)
+    assert report.applied[:2] == ["012_llm_calls_mv_drop.sql", "013_llm_calls_mv.sql"]
     _spans(client, "b")
     assert _calls(client, "b") == [
         ("RateLimitError", [], None, ""),  # the class's repr, shortened like every error type
@@ -96,7 +93,7 @@ def test_v5_store_gets_the_v6_view_and_keeps_its_calls(chdb_path, monkeypatch):
         ("", [], 0.25, ""),  # OpenLLMetry's first chunk event
         ("", [], None, "alpha\nbeta"),  # an embeddings call's inputs are one prompt
     ]
-    assert len(_calls(client, "a")) == 4  # calls derived before stay as they were
+    assert _calls(client, "a") == before  # calls derived before stay as they were
     assert int(client.command("SELECT count() FROM otel_traces")) == 8
     assert schema.init_schema(client, store).applied == []
     client.command(f"DROP DATABASE `{store.database}` SYNC")
