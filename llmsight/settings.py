@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     redact_attributes: str = Field("", description="Extra attribute keys to redact, comma-separated")
     ingest_tokens: str = Field("", description="Comma-separated bearer tokens; token=tenant binds a tenant")
     query_token: str = Field(
-        "", description="Token the CLI sends to serve's query endpoint [default: the first unbound ingest token]"
+        "",
+        description="Token the CLI sends to serve's query endpoint [default: serve.json's, else an unbound one]",
     )
     tls_cert_file: str = Field("", description="PEM certificate: serve OTLP/HTTP and gRPC over TLS")
     tls_key_file: str = Field("", description="PEM private key for --tls-cert-file")

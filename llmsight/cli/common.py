@@ -119,12 +119,12 @@ def query_client(settings: Settings):  # -> clickhouse_connect Client
 
     store = parse_store_url(settings.clickhouse_url)
     if store.embedded:
-        url = running_query_url(settings)
-        if url:
+        info = running_serve(settings)
+        if info and info.get("query_url"):
             from llmsight.collector.auth import TokenAuth
 
-            token = settings.query_token or TokenAuth(settings.ingest_tokens).reader_token()
-            return open_client(f"{url}/{store.database}", compress=False, access_token=token)
+            token = settings.query_token or info.get("query_token") or TokenAuth(settings.ingest_tokens).reader_token()
+            return open_client(f"{info['query_url']}/{store.database}", compress=False, access_token=token)
     return open_client(store)
 
 

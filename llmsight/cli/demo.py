@@ -184,6 +184,6 @@ def _next_steps(store_url: str, trace_id: str | None) -> str:
         "    http://default:llmsight@localhost:8123/otel",
         "- while `llmsight serve` runs, ClickHouse HTTP clients on this machine",
         "  (e.g. a local Grafana's ClickHouse data source) can read the store at",
-        "  127.0.0.1:8124, database otel.",
+        "  127.0.0.1:8124, database otel, with the token in .llmsight/serve.json.",
     ]
     return "\n".join(lines)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -64,6 +65,11 @@ class Collector:
         self.store = parse_store_url(s.clickhouse_url)
         self.telemetry = Telemetry()
         self.auth = TokenAuth(s.ingest_tokens)
+        # The query endpoint always asks for a token: the operator tokens configured, or this one,
+        # which serve.json (mode 0600) hands to the CLI of the same user. So another user of the
+        # machine cannot read what the store's 0700 directory keeps from them.
+        self.query_token = secrets.token_urlsafe(24)
+        self.query_auth = TokenAuth(",".join(t for t in (s.ingest_tokens, self.query_token) if t))
         self.retention_overrides = parse_retention_overrides(s.retention_per_table)  # ValueError for the user
         self.store_error = ""  # set while a ClickHouse server is unreachable since start
         self.query_limits = QueryLimits(
@@ -180,7 +186,7 @@ class Collector:
                     uvicorn.Config(
                         build_query_app(
                             lambda: self.open_client(compress=False, **self.query_limits.settings(self.store.database)),
-                            self.auth,
+                            self.query_auth,
                             self.store.database,
                             self.query_limits,
                         ),
@@ -299,6 +305,7 @@ class Collector:
             "pid": os.getpid(),
             "store_path": self.store.path,
             "query_url": self.endpoints.query,
+            "query_token": self.query_token,
             "http": self.endpoints.http,
             "grpc": self.endpoints.grpc,
             "evaluator": {"judge_model": self.settings.judge_model, "interval_s": self.settings.evaluate_interval_s},

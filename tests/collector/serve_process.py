@@ -6,6 +6,7 @@ files on disk and its own CPU time, which is what attacker-style and crash tests
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -35,6 +36,15 @@ class Serve:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    @property
+    def token(self) -> str:
+        """The query endpoint's token for this user, from the serve.json serve wrote (mode 0600)."""
+        return _serve_json(self.data)["query_token"]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the serve process has used so far."""
@@ -70,9 +80,22 @@ def start_serve(
         if proc.poll() is not None:
             raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "serve exited")
         try:
-            if httpx.get(f"{serve.http}/healthz", timeout=1).status_code == 200:
-                return serve
+            healthy = httpx.get(f"{serve.http}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
-            time.sleep(0.2)
+            healthy = False
+        # serve.json is written once every listener is up, a moment after /healthz answers
+        if healthy and _serve_json(data).get("query_token"):
+            return serve
+        time.sleep(0.2)
     serve.stop()
     raise TimeoutError("serve did not start")
+
+
+def _serve_json(data: Path) -> dict:
+    """serve.json: beside an embedded store under ``data``, or in ``.llmsight`` of the working directory."""
+    for path in (data / "serve.json", data / ".llmsight" / "serve.json"):
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return {}

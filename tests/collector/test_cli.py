@@ -102,7 +102,14 @@ def test_status_reads_through_the_query_endpoint_of_a_running_serve(collector_fa
     send(collector, chat_span_request(2, service="status-svc"))
     marker = serve_file(settings)
     marker.write_text(
-        json.dumps({"pid": os.getpid(), "store_path": str(chdb_path), "query_url": collector.endpoints.query})
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "store_path": str(chdb_path),
+                "query_url": collector.endpoints.query,
+                "query_token": collector.query_token,
+            }
+        )
     )
     try:
         from llmsight.cli.common import query_client
@@ -128,7 +135,7 @@ def test_the_cli_sends_an_operator_token_to_a_serve_that_asks_for_one(collector_
     marker.write_text(
         json.dumps({"pid": os.getpid(), "store_path": str(chdb_path), "query_url": collector.endpoints.query})
     )
-    try:
+    try:  # a serve.json without serve's own token: the CLI falls back to the configured tokens
         args = ["db", "status", "--clickhouse-url", store_url]
         refused = runner.invoke(app, args, env={"COLUMNS": "200"})
         assert refused.exit_code == 2 and "Authentication failed" in refused.output
@@ -136,5 +143,9 @@ def test_the_cli_sends_an_operator_token_to_a_serve_that_asks_for_one(collector_
         assert ok.exit_code == 0 and "llm_calls" in ok.output, ok.output
         tenant = runner.invoke(app, args, env={"COLUMNS": "200", "LLMSIGHT_QUERY_TOKEN": "app-token"})
         assert tenant.exit_code == 2 and "tenant-bound" in tenant.output
+        info = {**json.loads(marker.read_text()), "query_token": collector.query_token}
+        marker.write_text(json.dumps(info))
+        own = runner.invoke(app, args, env={"COLUMNS": "200"})  # serve's own token, from serve.json
+        assert own.exit_code == 0 and "llm_calls" in own.output, own.output
     finally:
         marker.unlink()

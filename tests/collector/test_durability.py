@@ -22,13 +22,19 @@ from tests.conftest import free_port
 PROTO = {"Content-Type": "application/x-protobuf"}
 
 
+QUERY_TOKENS: dict[int, str] = {}  # query port -> the token its serve wrote to serve.json
+
+
 def start_serve(data: Path, ports: dict[str, int], env: dict[str, str] | None = None) -> subprocess.Popen:
     """serve on fixed ``ports``, so a restart answers where the senders already send."""
-    return serve_process.start_serve(data, env, ports=ports).proc
+    serve = serve_process.start_serve(data, env, ports=ports)
+    QUERY_TOKENS[ports["query"]] = serve.token
+    return serve.proc
 
 
 def query(ports: dict[str, int], sql: str) -> str:
-    response = httpx.post(f"http://127.0.0.1:{ports['query']}/?database=otel", content=sql, timeout=30)
+    headers = {"Authorization": f"Bearer {QUERY_TOKENS[ports['query']]}"}
+    response = httpx.post(f"http://127.0.0.1:{ports['query']}/?database=otel", content=sql, headers=headers, timeout=30)
     assert response.status_code == 200, response.text
     return response.text.strip()
 

@@ -99,13 +99,21 @@ def test_query_endpoint_reads_but_never_writes(collector, store_url):
         headers={"Content-Type": "application/x-protobuf"},
     )
     collector.wait_until_stored()
-    client = open_client(f"{collector.endpoints.query}/{database}", compress=False)
+    client = open_client(f"{collector.endpoints.query}/{database}", compress=False, access_token=collector.query_token)
     assert client.query("SELECT count() FROM llm_calls WHERE ServiceName = 'via-proxy'").result_rows == [(4,)]
     with pytest.raises(Exception, match="only SELECT"):
         client.command("INSERT INTO otel_traces (TraceId) VALUES ('x')")
     with pytest.raises(Exception, match="only SELECT"):
         client.command("DROP TABLE llm_calls")
     assert client.query("SELECT count() FROM llm_calls WHERE ServiceName = 'via-proxy'").result_rows == [(4,)]
+
+
+def test_query_endpoint_asks_for_a_token_even_when_ingest_has_none(collector):
+    """Another user of the machine reaches 127.0.0.1 too: the endpoint wants serve's own token (serve.json)."""
+    url = f"{collector.endpoints.query}/"
+    assert httpx.post(url, content="SELECT 1").status_code == 401
+    ok = httpx.post(url, content="SELECT 1", headers={"Authorization": f"Bearer {collector.query_token}"})
+    assert ok.status_code == 200 and ok.text.strip() == "1"
 
 
 def test_query_endpoint_asks_for_the_same_token(collector_factory, store_url):

@@ -243,7 +243,7 @@ def test_a_query_is_cancelled_when_its_client_leaves(tmp_path_factory):
         cross = "SELECT sum(cityHash64(a, b)) FROM (SELECT arrayJoin(range(1000000)) AS a) AS x, " \
                 "(SELECT arrayJoin(range(1000000)) AS b) AS y"  # fmt: skip
         with pytest.raises(httpx.TimeoutException):
-            httpx.post(f"{serve.query}/", content=cross, timeout=2)
+            httpx.post(f"{serve.query}/", content=cross, headers=serve.auth, timeout=2)
         # Without cancellation the query keeps both cores busy for two minutes; with it, serve goes idle.
         deadline = time.monotonic() + 20
         while True:
@@ -275,7 +275,7 @@ def test_client_errors_are_4xx_and_a_dead_store_is_503(serve, tmp_path: Path):
     assert _query(serve, "SELECT no_such_column FROM llm_calls").status_code == 400
     dead = start_serve(tmp_path, {"LLMSIGHT_CLICKHOUSE_URL": f"http://127.0.0.1:{free_port()}/otel"})
     try:
-        response = httpx.post(f"{dead.query}/", content="SELECT count() FROM llm_calls", timeout=60)
+        response = httpx.post(f"{dead.query}/", content="SELECT count() FROM llm_calls", headers=dead.auth, timeout=60)
         assert response.status_code == 503, response.text
     finally:
         dead.stop()

@@ -173,7 +173,8 @@ def test_the_query_endpoint_closes_slow_loris_connections_too(collector_factory)
         sock = socket.create_connection(("127.0.0.1", port))
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Ty")
         pending.append(sock)
-    assert httpx.post(f"{collector.endpoints.query}/", content="SELECT 1").text.strip() == "1"
+    headers = {"Authorization": f"Bearer {collector.query_token}"}
+    assert httpx.post(f"{collector.endpoints.query}/", content="SELECT 1", headers=headers).text.strip() == "1"
     wait_for(lambda: all(_closed_by_server(s) for s in pending), 15, "the query endpoint to close slow connections")
     for sock in pending:
         sock.close()
