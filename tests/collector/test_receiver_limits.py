@@ -48,6 +48,33 @@ def grpc_export(collector, body: bytes) -> tuple[grpc.StatusCode, str]:
             return exc.code(), exc.details() or ""
 
 
+class SlowUpload:
+    """A chunked OTLP/HTTP upload that sends ``held`` bytes of ``body``, then waits for ``finish()``: while it
+    waits it holds that much of the in-flight bound. ``status`` is its answer once finished."""
+
+    def __init__(self, collector, body: bytes, held: int) -> None:
+        self.collector, self.release, self.status = collector, threading.Event(), 0
+
+        def chunks() -> Iterator[bytes]:
+            yield body[:held]
+            self.release.wait(30)
+            yield body[held:]
+
+        def post() -> None:
+            url = f"{collector.endpoints.http}/v1/traces"
+            self.status = httpx.post(url, content=chunks(), headers=PROTO).status_code
+
+        self.worker = threading.Thread(target=post)
+        self.worker.start()
+        wait_for(lambda: metric(collector, "llmsight_inflight_bytes") >= held, 10, "the slow upload in flight")
+
+    def finish(self) -> int:
+        self.release.set()
+        self.worker.join(30)
+        wait_for(lambda: metric(self.collector, "llmsight_inflight_bytes") == 0, 10, "in-flight bytes released")
+        return self.status
+
+
 def test_hostile_body_is_refused_without_stalling_others(collector, store_client):
     """Before: the 32 MiB body took ~10-80 s, and a one-span request sent meanwhile waited as long."""
     url = f"{collector.endpoints.http}/v1/traces"
@@ -108,25 +135,10 @@ def test_chunked_bodies_count_against_the_in_flight_bound(collector_factory, sto
     collector = collector_factory(queue_max_bytes=1 << 20)
     url = f"{collector.endpoints.http}/v1/traces"
     body = chat_span_request(1500, service="chunked").SerializeToString()  # ~1 MiB
-    release = threading.Event()
-
-    def slow_chunks() -> Iterator[bytes]:
-        yield body[: 900 * 1024]
-        release.wait(30)
-        yield body[900 * 1024 :]
-
-    first: dict[str, int] = {}
-    worker = threading.Thread(
-        target=lambda: first.setdefault("status", httpx.post(url, content=slow_chunks(), headers=PROTO).status_code)
-    )
-    worker.start()
-    wait_for(lambda: metric(collector, "llmsight_inflight_bytes") >= 900 * 1024, 10, "the first upload in flight")
+    first = SlowUpload(collector, body, held=900 * 1024)
     second = httpx.post(url, content=iter([body[i : i + 65536] for i in range(0, len(body), 65536)]), headers=PROTO)
     assert second.status_code == 429 and second.headers["retry-after"] == "1"
-    release.set()
-    worker.join(30)
-    assert first["status"] == 200
-    wait_for(lambda: metric(collector, "llmsight_inflight_bytes") == 0, 10, "in-flight bytes released")
+    assert first.finish() == 200
     collector.wait_until_stored()
     assert int(store_client.command("SELECT count() FROM otel_traces WHERE ServiceName = 'chunked'")) == 1500
 
@@ -235,28 +247,12 @@ def test_grpc_message_is_reserved_before_it_is_read(collector_factory, store_cli
     before reading: while a slow HTTP upload holds the bound a gRPC call is refused RESOURCE_EXHAUSTED unread
     (before: the whole message was read, then refused), and gets in once the bound is free."""
     collector = collector_factory(queue_max_bytes=1536 << 10, max_body_bytes=1 << 20)  # 0.7 + 1 MiB > 1.5
-    url = f"{collector.endpoints.http}/v1/traces"
     body = chat_span_request(1200, service="slow-http").SerializeToString()  # ~0.8 MiB
-    release = threading.Event()
-
-    def slow_chunks() -> Iterator[bytes]:
-        yield body[: 700 * 1024]
-        release.wait(30)
-        yield body[700 * 1024 :]
-
-    first: dict[str, int] = {}
-    worker = threading.Thread(
-        target=lambda: first.setdefault("status", httpx.post(url, content=slow_chunks(), headers=PROTO).status_code)
-    )
-    worker.start()
-    wait_for(lambda: metric(collector, "llmsight_inflight_bytes") >= 700 * 1024, 10, "the upload in flight")
+    upload = SlowUpload(collector, body, held=700 * 1024)
     small = chat_span_request(2, service="grpc-after").SerializeToString()
     code, message = grpc_export(collector, small)
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "busy" in message
-    release.set()
-    worker.join(30)
-    assert first["status"] == 200
-    wait_for(lambda: metric(collector, "llmsight_inflight_bytes") == 0, 10, "in-flight bytes released")
+    assert upload.finish() == 200
     assert grpc_export(collector, small)[0] == grpc.StatusCode.OK
     collector.wait_until_stored()
     rows = store_client.query(
