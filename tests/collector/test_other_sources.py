@@ -6,42 +6,9 @@ OpenLLMetry's indexed content attributes and OpenLIT's prompt/completion events.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
 
-from llmsight.collector.otlp import TRACE_COLUMNS
-
-
-def insert_span(client, attributes: dict[str, str], events: list[tuple[str, dict[str, str]]] = (), status="Unset"):
-    trace_id, span_id = os.urandom(16).hex(), os.urandom(8).hex()
-    now = dt.datetime.now(dt.timezone.utc)
-    row = {
-        "Timestamp": now,
-        "TraceId": trace_id,
-        "SpanId": span_id,
-        "ParentSpanId": "",
-        "TraceState": "",
-        "SpanName": "openai.chat",
-        "SpanKind": "Client",
-        "ServiceName": "legacy-app",
-        "ResourceAttributes": {"service.name": "legacy-app", "deployment.environment": "staging"},
-        "ScopeName": "opentelemetry.instrumentation.openai.v1",
-        "ScopeVersion": "0.40.0",
-        "SpanAttributes": attributes,
-        "Duration": 1_500_000_000,
-        "StatusCode": status,
-        "StatusMessage": "",
-        "Events.Timestamp": [now for _ in events],
-        "Events.Name": [name for name, _ in events],
-        "Events.Attributes": [attrs for _, attrs in events],
-        "Links.TraceId": [],
-        "Links.SpanId": [],
-        "Links.TraceState": [],
-        "Links.Attributes": [],
-    }
-    client.insert("otel_traces", [[row[c] for c in TRACE_COLUMNS]], column_names=TRACE_COLUMNS)
-    return trace_id
+from tests.collector.direct_rows import insert_span
 
 
 def call_row(client, trace_id: str) -> dict:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from llmsight.store import schema
 from llmsight.store.client import open_client
 from llmsight.store.url import parse_store_url
+from tests.collector.direct_rows import insert_span
 
 
 def test_v1_store_is_migrated_to_the_current_schema(chdb_path, monkeypatch):
@@ -50,31 +50,6 @@ def test_v1_store_is_migrated_to_the_current_schema(chdb_path, monkeypatch):
     client.command(f"DROP DATABASE `{store.database}` SYNC")
 
 
-def _span(client, trace_id: str, attributes: dict[str, str]) -> None:
-    from llmsight.collector.otlp import TRACE_COLUMNS
-
-    now = dt.datetime.now(dt.timezone.utc)
-    values = {c: [] for c in TRACE_COLUMNS if c.startswith(("Events.", "Links."))}
-    values.update(
-        Timestamp=now,
-        TraceId=trace_id,
-        SpanId=trace_id[:16],
-        ParentSpanId="",
-        TraceState="",
-        SpanName="call",
-        SpanKind="Client",
-        ServiceName="svc",
-        ResourceAttributes={},
-        ScopeName="",
-        ScopeVersion="",
-        SpanAttributes=attributes,
-        Duration=1000,
-        StatusCode="Unset",
-        StatusMessage="",
-    )
-    client.insert("otel_traces", [[values[c] for c in TRACE_COLUMNS]], column_names=TRACE_COLUMNS)
-
-
 OPENINFERENCE = {
     "openinference.span.kind": "LLM",
     "llm.system": "openai",
@@ -92,19 +67,19 @@ def test_v2_store_gets_the_v3_view_and_keeps_its_calls(chdb_path, monkeypatch):
     monkeypatch.setattr(schema, "MIGRATIONS", {v: schema.MIGRATIONS[v] for v in (1, 2)})
     assert schema.init_schema(client, store).version_after == 2
     client.database = store.database
-    _span(
+    insert_span(
         client,
-        "a" * 32,
         {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": "5"},
+        trace_id="a" * 32,
     )
-    _span(client, "b" * 32, OPENINFERENCE)  # the v2 view does not know OpenInference spans
+    insert_span(client, OPENINFERENCE, trace_id="b" * 32)  # the v2 view does not know OpenInference spans
     assert client.query("SELECT TraceId, InputTokens FROM llm_calls").result_rows == [("a" * 32, 5)]
 
     monkeypatch.undo()
     report = schema.init_schema(client, store)
     assert (report.version_before, report.version_after) == (2, schema.SCHEMA_VERSION)
     assert report.applied[:2] == schema.MIGRATIONS[3]
-    _span(client, "c" * 32, OPENINFERENCE)
+    insert_span(client, OPENINFERENCE, trace_id="c" * 32)
     rows = client.query("SELECT TraceId, Model, InputTokens, Prompt FROM llm_calls ORDER BY TraceId").result_rows
     assert rows == [("a" * 32, "gpt-4o", 5, ""), ("c" * 32, "gpt-4o", 9, "hi")]
     assert int(client.command("SELECT count() FROM otel_traces")) == 3

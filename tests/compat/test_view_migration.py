@@ -7,27 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from llmsight.collector.otlp import TRACE_COLUMNS
 from llmsight.store import schema
 from llmsight.store.client import open_client
 from llmsight.store.url import parse_store_url
+from tests.collector.direct_rows import insert_span
 
 START = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # inside the TTL
-
-
-def _span(client, trace_id: str, attributes: dict[str, str], status: str = "Unset",
-          events: list[tuple[float, str]] = ()) -> None:  # fmt: skip
-    """One span starting at START; ``events``: (seconds after START, name)."""
-    values = {c: [] for c in TRACE_COLUMNS if c.startswith("Links.")}
-    values.update({
-        "Timestamp": START, "TraceId": trace_id, "SpanId": trace_id[:16], "ParentSpanId": "", "TraceState": "",
-        "SpanName": "call", "SpanKind": "Client", "ServiceName": "svc", "ResourceAttributes": {}, "ScopeName": "",
-        "ScopeVersion": "", "SpanAttributes": attributes, "Duration": 10**9, "StatusCode": status,
-        "StatusMessage": "",
-        "Events.Timestamp": [START + dt.timedelta(seconds=s) for s, _ in events],
-        "Events.Name": [name for _, name in events], "Events.Attributes": [{} for _ in events],
-    })  # fmt: skip
-    client.insert("otel_traces", [[values[c] for c in TRACE_COLUMNS]], column_names=TRACE_COLUMNS)
 
 
 OFFICIAL_ERROR = {
@@ -55,14 +40,14 @@ OPENLLMETRY_EMBEDDINGS = {
     "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "alpha"}]}, '
     '{"role": "user", "parts": [{"type": "text", "content": "beta"}]}]',
 }
-CHUNKS = [(0.25, "gen_ai.content.completion.chunk"), (0.5, "gen_ai.content.completion.chunk")]
+CHUNKS = [("gen_ai.content.completion.chunk", {}, 0.25), ("gen_ai.content.completion.chunk", {}, 0.5)]
 
 
 def _spans(client, prefix: str) -> None:
-    _span(client, prefix + "1" * 31, OFFICIAL_ERROR, status="Error")
-    _span(client, prefix + "2" * 31, OFFICIAL_STREAM)
-    _span(client, prefix + "3" * 31, OPENLLMETRY_STREAM, status="Ok", events=CHUNKS)
-    _span(client, prefix + "4" * 31, OPENLLMETRY_EMBEDDINGS)
+    insert_span(client, OFFICIAL_ERROR, status="Error", trace_id=prefix + "1" * 31, start=START)
+    insert_span(client, OFFICIAL_STREAM, trace_id=prefix + "2" * 31, start=START)
+    insert_span(client, OPENLLMETRY_STREAM, events=CHUNKS, status="Ok", trace_id=prefix + "3" * 31, start=START)
+    insert_span(client, OPENLLMETRY_EMBEDDINGS, trace_id=prefix + "4" * 31, start=START)
 
 
 def _calls(client, prefix: str) -> list[tuple]:
