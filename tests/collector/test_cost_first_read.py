@@ -75,7 +75,7 @@ SPANS = [
 def test_ingest_pricing_derives_the_views_provider_and_model(store_client, attributes):
     """What is priced before insert is the (Provider, Model) the view then stores."""
     from llmsight.collector.processors.pricing import call_pair
-    from tests.collector.test_other_sources import insert_span
+    from tests.collector.direct_rows import insert_span
 
     trace_id = insert_span(store_client, attributes)
     stored = store_client.query(f"SELECT Provider, Model FROM llm_calls WHERE TraceId = '{trace_id}'").result_rows
