@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,56 +241,68 @@ def _hex_ids_to_base64(node: Any, depth: int = 0) -> None:
                 _hex_ids_to_base64(item, depth + 1)
 
 
-def span_problem(span: Any, min_time_ns: int = 0) -> str | None:
+@dataclass(frozen=True)
+class Retention:
+    """The window a table keeps: records starting before ``min_time_ns`` would only be deleted by its TTL."""
+
+    days: int
+    min_time_ns: int
+
+    @classmethod
+    def of(cls, days: int) -> Retention:
+        return cls(days, time.time_ns() - days * 86_400 * 10**9 if days > 0 else 0)
+
+
+def span_problem(span: Any, window: Retention) -> str | None:
     """Why a span cannot be stored, or None: it needs a 16-byte trace id, an 8-byte span id, an optional
-    8-byte parent, storable times, and a start inside the retention window (``min_time_ns``)."""
+    8-byte parent, storable times, and a start inside the retention window."""
     if len(span.trace_id) != 16 or len(span.span_id) != 8 or len(span.parent_span_id) not in (0, 8):
         return "invalid trace_id/span_id/parent_span_id length"
     if span.start_time_unix_nano > MAX_TIMESTAMP_NS or span.end_time_unix_nano > MAX_TIMESTAMP_NS:
         return "timestamp beyond the year 2100"
-    if span.start_time_unix_nano < min_time_ns:
-        return "older than the retention window of otel_traces"
+    if span.start_time_unix_nano < window.min_time_ns:
+        return f"older than the retention window ({window.days} days) of otel_traces"
     return None
 
 
-def record_problem(record: Any, min_time_ns: int = 0) -> str | None:
+def record_problem(record: Any, window: Retention) -> str | None:
     """Log records may have no ids, but ids that are there must have the right length; the time
     stored (``time_unix_nano``, else ``observed_time_unix_nano``) must be inside the retention window."""
     if len(record.trace_id) not in (0, 16) or len(record.span_id) not in (0, 8):
         return "invalid trace_id/span_id length"
     if max(record.time_unix_nano, record.observed_time_unix_nano) > MAX_TIMESTAMP_NS:
         return "timestamp beyond the year 2100"
-    if (record.time_unix_nano or record.observed_time_unix_nano) < min_time_ns:
-        return "older than the retention window of otel_logs"
+    if (record.time_unix_nano or record.observed_time_unix_nano) < window.min_time_ns:
+        return f"older than the retention window ({window.days} days) of otel_logs"
     return None
 
 
-def validate_spans(request: ExportTraceServiceRequest, min_time_ns: int = 0) -> tuple[int, int, list[str]]:
+def validate_spans(request: ExportTraceServiceRequest, retention_days: int = 0) -> tuple[int, int, list[str]]:
     """Drop spans that cannot be stored from ``request`` in place: (kept, rejected, messages).
 
     Cheap (no attribute is touched), so the receiver can answer ``partial_success`` before
     the request is spooled; full decoding happens once, in the exporter, on valid spans only.
-    ``min_time_ns`` is the start of the retention window: older spans would be acknowledged and
-    then deleted by the table's TTL, so they are rejected instead.
+    Spans older than ``retention_days`` (0: keep all) would be acknowledged and then deleted by the
+    table's TTL, so they are rejected instead.
     """
     groups = (scope.spans for rs in request.resource_spans for scope in rs.scope_spans)
-    return _drop_invalid(groups, span_problem, min_time_ns, lambda span: f"span {span.name[:80]!r}")
+    return _drop_invalid(groups, span_problem, Retention.of(retention_days), lambda span: f"span {span.name[:80]!r}")
 
 
-def validate_logs(request: ExportLogsServiceRequest, min_time_ns: int = 0) -> tuple[int, int, list[str]]:
+def validate_logs(request: ExportLogsServiceRequest, retention_days: int = 0) -> tuple[int, int, list[str]]:
     """Drop log records that cannot be stored from ``request`` in place: (kept, rejected, messages)."""
     groups = (scope.log_records for rl in request.resource_logs for scope in rl.scope_logs)
-    return _drop_invalid(groups, record_problem, min_time_ns, lambda record: "log record")
+    return _drop_invalid(groups, record_problem, Retention.of(retention_days), lambda record: "log record")
 
 
-def _drop_invalid(groups: Any, problem: Any, min_time_ns: int, describe: Any) -> tuple[int, int, list[str]]:
+def _drop_invalid(groups: Any, problem: Any, window: Retention, describe: Any) -> tuple[int, int, list[str]]:
     kept = rejected = 0
     errors: list[str] = []
     for items in groups:
-        bad = [i for i, item in enumerate(items) if problem(item, min_time_ns)]
+        bad = [i for i, item in enumerate(items) if problem(item, window)]
         for i in reversed(bad):
             if len(errors) < 5:
-                errors.append(f"{describe(items[i])}: {problem(items[i], min_time_ns)}")
+                errors.append(f"{describe(items[i])}: {problem(items[i], window)}")
             del items[i]
         rejected += len(bad)
         kept += len(items)

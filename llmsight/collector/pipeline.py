@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import marshal
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,7 +35,6 @@ Processor = Callable[[str, Rows], None]
 
 TABLES = {"traces": "otel_traces", "logs": "otel_logs"}
 DECODE_THREADS = 2  # the GIL makes more pointless for CPU work; two keep one slow body from blocking all
-DAY_NS = 86_400 * 10**9
 
 
 class QueueFull(Exception):
@@ -125,11 +123,7 @@ class Pipeline:
         request = PARSERS[signal](body, encoding, self.max_elements)
         if signal == "metrics":
             return _Decoded(count_metric_points(request), 0, [], None)
-        days = self.retention_days.get(signal, 0)
-        min_time_ns = time.time_ns() - days * DAY_NS if days > 0 else 0
-        kept, rejected, errors = VALIDATORS[signal](request, min_time_ns)
-        if days > 0:
-            errors = [e.replace("retention window of", f"retention window ({days} days) of") for e in errors]
+        kept, rejected, errors = VALIDATORS[signal](request, self.retention_days.get(signal, 0))
         if not kept:
             return _Decoded(kept, rejected, errors, None)
         # protobuf bodies with nothing dropped are spooled as received (saves re-encoding)
