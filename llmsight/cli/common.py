@@ -129,11 +129,11 @@ def query_client(settings: Settings):  # -> clickhouse_connect Client
 
 
 def parse_duration(text: str) -> int:
-    """'90s', '15m', '1h', '7d' -> seconds; a clear error otherwise."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    text = text.strip().lower()
-    if len(text) >= 2 and text[-1] in units and text[:-1].isdigit():
-        return int(text[:-1]) * units[text[-1]]
-    if text.isdigit():
-        return int(text)
-    raise typer.BadParameter(f"{text!r} is not a duration: use forms like 30m, 1h, 7d")
+    """'90s', '15m', '1h', '7d', 'PT1H', 'P7D' -> whole seconds; a clear error otherwise."""
+    from llmsight.durations import DurationError
+    from llmsight.durations import parse_duration as parse
+
+    try:
+        return int(parse(text))
+    except DurationError as exc:
+        raise typer.BadParameter(str(exc)) from None

@@ -8,7 +8,6 @@ which get no flags, can be tuned the same way.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -19,18 +18,15 @@ class EvaluatorConfigError(ValueError):
     """The evaluator cannot run as configured; the message says which setting to change."""
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
-_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
 def parse_duration(text: str | float | int) -> float:
-    """``90s``, ``15m``, ``1h``, ``7d`` (or a bare number of seconds) -> seconds."""
-    if isinstance(text, int | float):
-        return float(text)
-    match = _DURATION.match(text or "")
-    if not match:
-        raise EvaluatorConfigError(f"cannot read duration {text!r}: use e.g. 30m, 1h, 24h or 7d")
-    return float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
+    """``90s``, ``15m``, ``1h``, ``7d``, ``P7D`` (or a bare number of seconds) -> seconds."""
+    from llmsight.durations import DurationError
+    from llmsight.durations import parse_duration as parse
+
+    try:
+        return parse(text)
+    except DurationError as exc:
+        raise EvaluatorConfigError(str(exc)) from None
 
 
 def _env(name: str, cast: Any, default: Any) -> Any:

@@ -35,6 +35,7 @@ MIGRATIONS: dict[int, list[str]] = {
     4: ["014_views_deduplication_window.sql", "015_trace_id_ts_deduplication_window.sql"],
     5: ["016_otel_logs_event_name.sql"],
     6: ["017_otel_traces_attribute_items.sql", "018_otel_logs_attribute_items.sql"],
+    7: ["019_monitor_results.sql"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -45,6 +46,7 @@ TTL_COLUMNS: dict[str, str] = {
     "otel_logs": "TimestampTime",
     "llm_calls": "toDateTime(Timestamp)",
     "evaluations": "toDateTime(SpanTimestamp)",
+    "monitor_results": "toDateTime(RunAt)",
 }
 
 
@@ -74,6 +76,7 @@ def render(filename: str, store: StoreURL, retention_days: int) -> str:
         ttl_start=_ttl_clause(TTL_COLUMNS["otel_traces_trace_id_ts"], retention_days),
         ttl_logs=_ttl_clause(TTL_COLUMNS["otel_logs"], retention_days),
         ttl_eval=_ttl_clause(TTL_COLUMNS["evaluations"], retention_days),
+        ttl_monitor=_ttl_clause(TTL_COLUMNS["monitor_results"], retention_days),
         dict_credentials=credentials,
     )
 
@@ -125,6 +128,8 @@ def apply_retention(
 ) -> None:
     """Make every table's TTL match its configured days; cheap when it already does."""
     for table, column in TTL_COLUMNS.items():
+        if not int(client.command(f"EXISTS TABLE `{database}`.`{table}`")):
+            continue  # a table a later schema version adds (a store migrated only part-way)
         days = (overrides or {}).get(table, retention_days)
         ddl = str(client.command(f"SHOW CREATE TABLE `{database}`.`{table}`"))
         wanted = f"toIntervalDay({days})"

@@ -1,0 +1,93 @@
+"""Find and read the monitor file, turning every mistake into one message that names the file and field.
+
+Where the file is: ``--config``, else ``LLMSIGHT_CONFIG``, else ``llmsight.yaml`` (or ``.yml``) in the
+working directory. No file means the default monitor (``default_monitor_file``), so that nothing a
+user had before the file existed changes silently.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmsight.monitors.config import MonitorFile, default_monitor_file
+
+FILE_NAMES = ("llmsight.yaml", "llmsight.yml")
+
+
+class MonitorFileError(ValueError):
+    """The monitor file cannot be used; the message names the file, the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class LoadedMonitors:
+    file: MonitorFile
+    path: Path | None  # None: the built-in default monitor
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path else "built-in default (no llmsight.yaml)"
+
+
+def find_monitor_file(config: str | None = None, cwd: Path | None = None) -> Path | None:
+    explicit = config or os.environ.get("LLMSIGHT_CONFIG", "")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise MonitorFileError(f"{path}: no such monitor file")
+        return path
+    for name in FILE_NAMES:
+        path = (cwd or Path.cwd()) / name
+        if path.is_file():
+            return path
+    return None
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "tagged-union")):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def parse_monitor_text(text: str, origin: str = "llmsight.yaml") -> MonitorFile:
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise MonitorFileError(f"{origin}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MonitorFileError(f"{origin}: the top level must be a mapping with `monitors:` (and `channels:`)")
+    try:
+        return MonitorFile.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False):
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown field"
+            lines.append(f"{origin}: {_location(error['loc'])}: {message}")
+        raise MonitorFileError("\n".join(lines)) from None
+
+
+def load_monitors(config: str | None = None, cwd: Path | None = None) -> LoadedMonitors:
+    path = find_monitor_file(config, cwd)
+    if path is None:
+        return LoadedMonitors(default_monitor_file(), None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MonitorFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return LoadedMonitors(parse_monitor_text(text, str(path)), path)

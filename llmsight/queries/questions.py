@@ -1,0 +1,161 @@
+"""Load a question (``sql/<name>.sql``) and render it for where it runs.
+
+A question is ClickHouse SQL with a few placeholders for what differs between consumers:
+
+* ``{{db}}``: the database (backquoted; ``otel`` for Grafana, the production default);
+* ``{{window(COLUMN)}}``: the time range, ``COLUMN >= start AND COLUMN < end``;
+* ``{{filters}}``: the target (service, environment, model) on ``ServiceName``/``Environment``/``Model``;
+* ``{{metrics}}``: which judge metrics (on ``Metric``);
+* ``{{threshold}}``: the per-call threshold of the row's ``Metric`` (a score at or above it passes).
+
+``clickhouse`` renders them as bound query parameters (``{name:Type}``, bound by the engine, never
+pasted into the text), which ``ask`` fills from its arguments; ``grafana`` renders them as the
+ClickHouse plugin's macros and dashboard variables; ``grafana_rule`` as macros with the given
+filters and thresholds as literals (a generated alert rule has no dashboard variables).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+Dialect = Literal["clickhouse", "grafana", "grafana_rule"]
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)(?:\(\s*(\w+)\s*\))?\s*\}\}")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A target: empty means all."""
+
+    service: str = ""
+    environment: str = ""
+    model: str = ""
+    metrics: tuple[str, ...] = ()
+    thresholds: dict[str, float] = field(default_factory=dict)  # metric -> per-call threshold
+
+
+def question_names() -> list[str]:
+    files = resources.files("llmsight.queries").joinpath("sql").iterdir()
+    return sorted(f.name.removesuffix(".sql") for f in files if f.name.endswith(".sql"))
+
+
+@cache
+def _text(name: str) -> str:
+    if name not in question_names():
+        raise KeyError(f"no question {name!r}; known: {', '.join(question_names())}")
+    return resources.files("llmsight.queries").joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+_COLUMNS = (("service", "ServiceName"), ("environment", "Environment"), ("model", "Model"))
+_DASHBOARD_VARIABLES = (("ServiceName", "service"), ("Environment", "environment"), ("Model", "model"))
+
+
+def _clickhouse(kind: str, arg: str | None, database: str, filters: Filters) -> str:
+    if kind == "db":
+        return f"`{database}`"
+    if kind == "window":
+        return (
+            f"{arg} >= fromUnixTimestamp64Milli({{window_start_ms:Int64}}) "
+            f"AND {arg} < fromUnixTimestamp64Milli({{window_end_ms:Int64}})"
+        )
+    if kind == "filters":
+        return " AND ".join(f"({{{p}:String}} = '' OR {col} = {{{p}:String}})" for p, col in _COLUMNS)
+    if kind == "metrics":
+        return "(empty({metrics:Array(String)}) OR has({metrics:Array(String)}, toString(Metric)))"
+    if kind == "threshold":
+        return (
+            "transform(toString(Metric), {threshold_metrics:Array(String)}, "
+            "{threshold_values:Array(Float64)}, Threshold)"
+        )
+    raise KeyError(kind)
+
+
+def _grafana(kind: str, arg: str | None, filters: Filters, rule: bool) -> str:
+    if kind == "db":
+        return "otel"
+    if kind == "window":
+        return f"$__timeFilter({arg})"
+    if kind == "filters":
+        if rule:
+            parts = [f"{col} = {_literal(v)}" for p, col in _COLUMNS if (v := getattr(filters, p))]
+            return " AND ".join(parts) or "1=1"
+        return "\n  AND ".join(
+            f"$__conditionalAll({col} IN (${{{var}:singlequote}}), ${var})" for col, var in _DASHBOARD_VARIABLES
+        )
+    if kind == "metrics":
+        if rule:
+            return f"Metric IN ({', '.join(map(_literal, filters.metrics))})" if filters.metrics else "1=1"
+        return "$__conditionalAll(Metric IN (${metric:singlequote}), $metric)"
+    if kind == "threshold":
+        if rule and filters.thresholds:
+            names = ", ".join(map(_literal, filters.thresholds))
+            values = ", ".join(f"{float(v):g}" for v in filters.thresholds.values())
+            return f"transform(toString(Metric), [{names}], [{values}], Threshold)"
+        return "Threshold"
+    raise KeyError(kind)
+
+
+def render(
+    name: str, dialect: Dialect = "clickhouse", *, database: str = "otel", filters: Filters | None = None
+) -> str:
+    """The SQL of question ``name`` for ``dialect``; see the module docstring for the placeholders."""
+    filters = filters or Filters()
+
+    def fill(match: re.Match[str]) -> str:
+        kind, arg = match.group(1), match.group(2)
+        if dialect == "clickhouse":
+            return _clickhouse(kind, arg, database, filters)
+        return _grafana(kind, arg, filters, rule=dialect == "grafana_rule")
+
+    body = "\n".join(line for line in _text(name).splitlines() if not line.lstrip().startswith("--"))
+    return _PLACEHOLDER.sub(fill, body).strip()
+
+
+def _ms(moment: dt.datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("window bounds must be timezone-aware")
+    return int(moment.timestamp() * 1000)
+
+
+def parameters(start: dt.datetime, end: dt.datetime, filters: Filters, **extra: Any) -> dict[str, Any]:
+    """The bound values of a ``clickhouse`` rendering."""
+    return {
+        "window_start_ms": _ms(start),
+        "window_end_ms": _ms(end),
+        "service": filters.service,
+        "environment": filters.environment,
+        "model": filters.model,
+        "metrics": list(filters.metrics),
+        "threshold_metrics": list(filters.thresholds),
+        "threshold_values": [float(v) for v in filters.thresholds.values()],
+        **extra,
+    }
+
+
+def ask(
+    client: Any,
+    database: str,
+    name: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    filters: Filters | None = None,
+    **extra: Any,
+) -> list[dict[str, Any]]:
+    """Run question ``name`` over ``[start, end)`` for ``filters``; rows as dicts in the query's order.
+
+    ``extra`` binds the question's own ``{name:Type}`` parameters (for example ``{limit:UInt32}``).
+    """
+    filters = filters or Filters()
+    sql = render(name, "clickhouse", database=database, filters=filters)
+    used = set(re.findall(r"\{(\w+):", sql))
+    values = {k: v for k, v in parameters(start, end, filters, **extra).items() if k in used}
+    result = client.query(sql, parameters=values)
+    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
