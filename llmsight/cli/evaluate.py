@@ -1,7 +1,8 @@
 """``llmsight evaluate``: score stored calls with a judge (``llmsight report``, re-exported here, summarises).
 
 Registered by ``llmsight.cli.main`` when this module is present. User mistakes (no judge, bad
-metric name, store owned by a running serve, rejected key) end as one red line, exit 2.
+metric name, store owned by a running serve, rejected key) end as one red line, exit 2. A run that
+asked the judge and got no judgement back (the judge is down) ends as one red line, exit 1.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -253,12 +255,29 @@ def evaluate(
                 except JudgeFatalError as exc:
                     raise fail(str(exc)) from None
             console.print(_summary_table(summary, cfg.judge_model))
+            if summary.judge_failed:
+                # An outage must not pass for a quiet run: --once exits 1 (2 is for usage errors);
+                # a repeating evaluate says so and tries again next pass, as serve does.
+                stop = fail(_judge_failed_message(summary, cfg), code=1)  # prints the red line
+                if once:
+                    raise stop
             if once:
                 return
             try:
                 time.sleep(settings.evaluate_interval_s)
             except KeyboardInterrupt:
                 return
+
+
+def _judge_failed_message(summary: Any, cfg: Any) -> str:
+    """What failed (the judge's last error) and which settings to check, for a run that judged nothing."""
+    where = cfg.judge_base_url or "https://api.openai.com/v1"
+    return escape(
+        f"no call could be judged: {summary.judge_errors} of {summary.planned} judge calls failed"
+        f"{f' ({summary.stopped})' if summary.stopped else ''}; last error: {summary.last_error}. "
+        f"Check LLMSIGHT_JUDGE_BASE_URL ({where}), LLMSIGHT_JUDGE_MODEL ({cfg.judge_model}) "
+        "and LLMSIGHT_JUDGE_API_KEY."
+    )
 
 
 def _owned_by_serve(store_path: str, serving: dict[str, Any]) -> str:

@@ -6,7 +6,8 @@ import asyncio
 import ipaddress
 import logging
 import os
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 from rich.panel import Panel
@@ -116,6 +117,7 @@ def serve(
                 settings,
                 jobs=background_jobs(settings),
                 serve_file=serve_file(settings),
+                extra_health=judge_health_check(),
             )
         except (ValueError, OSError) as exc:  # a bad redaction pattern, a missing certificate
             raise fail(str(exc)) from None
@@ -172,15 +174,27 @@ def background_jobs(settings) -> list:
     if settings.judge_model:
         try:
             from llmsight.evaluator import run_evaluator_once  # type: ignore[attr-defined]
+            from llmsight.evaluator.health import judge_health
         except ImportError:
             logging.getLogger("llmsight").warning("judge configured but the evaluator is not installed")
         else:
 
-            def evaluate() -> None:
-                run_evaluator_once(settings, settings.clickhouse_url)
+            def evaluate():  # -> RunSummary
+                return run_evaluator_once(settings, settings.clickhouse_url)
 
-            jobs.append((settings.evaluate_interval_s, evaluate))
+            # Every run is recorded: serve warns when the judge fails and /healthz says so (judge_health_check).
+            judge_health().configure(settings.judge_model, settings.judge_base_url)
+            jobs.append((settings.evaluate_interval_s, judge_health().watch(evaluate)))
     return jobs
+
+
+def judge_health_check() -> dict[str, Callable[[], dict[str, Any]]]:
+    """``/healthz``'s ``judge`` entry (degraded while the judge fails), when the evaluator is installed."""
+    try:
+        from llmsight.evaluator.health import judge_health
+    except ImportError:
+        return {}
+    return {"judge": judge_health().status}
 
 
 def _is_loopback(host: str) -> bool:

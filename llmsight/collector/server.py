@@ -43,6 +43,7 @@ from llmsight.store.url import parse_store_url
 log = logging.getLogger("llmsight.collector")
 
 BackgroundJob = Callable[[], Any]
+HealthCheck = Callable[[], dict[str, Any]]  # a component's state for /healthz: a dict with at least "status"
 QUERY_CONNECTIONS = 64  # the query endpoint runs a few queries at once (query_max_concurrent); more sockets wait idle
 
 
@@ -59,6 +60,9 @@ class Collector:
     processors: list[Processor] = field(default_factory=list)
     jobs: list[tuple[float, BackgroundJob]] = field(default_factory=list)  # (interval s, fn run in a thread)
     serve_file: Path | None = None
+    # Components that run beside the collector (serve registers the judge), by the name /healthz shows
+    # them under. Callables, so the collector never imports what it reports on (the evaluator is optional).
+    extra_health: dict[str, HealthCheck] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -113,10 +117,24 @@ class Collector:
             self.store_error = ""
         return self.open_client()
 
-    def health(self) -> dict[str, str]:
+    def health(self) -> dict[str, Any]:
+        """``degraded`` while the store is unreachable or a registered component reports ``failing``.
+
+        Still HTTP 200 either way: data is accepted (into the spool) and a failing judge loses no data.
+        """
+        state: dict[str, Any] = {"status": "ok"}
         if self.store_error:
-            return {"status": "degraded", "store": self.store_error}
-        return {"status": "ok"}
+            state = {"status": "degraded", "store": self.store_error}
+        for name, check in self.extra_health.items():
+            try:
+                detail = check()
+            except Exception as exc:  # a broken health check must not break /healthz
+                log.debug("health check %s failed", name, exc_info=True)
+                detail = {"status": "unknown", "error": f"{type(exc).__name__}: {exc}"}
+            state[name] = detail
+            if detail.get("status") == "failing":
+                state["status"] = "degraded"
+        return state
 
     def init_store(self) -> None:
         client = open_client(self.store, database=False)

@@ -45,6 +45,8 @@ SCORE_SCHEMA = {
 class JudgeFatalError(RuntimeError):
     """The judge cannot work at all (bad key, no access, unknown model): stop the run, tell the person."""
 
+    summary: Any = None  # the RunSummary of the run it ended, when raised out of worker.run_once
+
 
 @dataclass
 class JudgeResult:

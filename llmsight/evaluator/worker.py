@@ -78,10 +78,23 @@ class RunSummary:
     estimated: bool = False  # True for --dry-run: tokens and cost are estimates, nothing was written
     stopped: str = ""  # why the run ended early, if it did
     by_metric: dict[str, dict[str, int]] = field(default_factory=dict)
+    last_error: str = ""  # the last judge_error's reason, or the fatal error that ended the run
 
     @property
     def written(self) -> int:
         return self.scored + self.not_applicable + self.parse_errors + self.judge_errors
+
+    @property
+    def judge_failed(self) -> bool:
+        """The run asked the judge and got no judgement back: the judge is down or misconfigured.
+
+        A parse_error counts as a judgement (the judge answered). not_applicable rows never reach
+        the judge, so they say nothing about it; a run the hourly cap stopped before any call has
+        no error and is not a failure either (the judge was never asked).
+        """
+        return (
+            not self.estimated and self.planned > 0 and self.scored + self.parse_errors == 0 and bool(self.last_error)
+        )
 
 
 # The hourly cap must outlive one run: serve calls run_evaluator_once every minute.
@@ -247,6 +260,7 @@ def _count(summary: RunSummary, row: dict[str, Any]) -> None:
         summary.parse_errors += 1
     else:
         summary.judge_errors += 1
+        summary.last_error = row["Reason"]
     summary.input_tokens += row["JudgeInputTokens"]
     summary.output_tokens += row["JudgeOutputTokens"]
     summary.cost += row["JudgeCost"]
@@ -335,7 +349,8 @@ def run_once(
     write_rows(client, database, buffer)
     summary.deferred = total - done
     if fatal is not None:
-        summary.stopped = str(fatal)
+        summary.stopped = summary.last_error = str(fatal)
+        fatal.summary = summary  # what was done before it, for a caller that records runs (serve's JudgeHealth)
         raise fatal
     return summary
 

@@ -53,11 +53,17 @@ class Serve:
 
 
 def start_serve(
-    data: Path, env: dict[str, str] | None = None, timeout: float = 90, ports: dict[str, int] | None = None
+    data: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 90,
+    ports: dict[str, int] | None = None,
+    stderr: int = subprocess.STDOUT,
 ) -> Serve:
     """Start serve with its store under ``data`` (or ``LLMSIGHT_CLICKHOUSE_URL`` from ``env``); wait for /healthz.
 
-    ``ports`` (http, grpc, query) keeps the same ones across a restart; free ones by default."""
+    ``ports`` (http, grpc, query) keeps the same ones across a restart; free ones by default. ``stderr``
+    goes into stdout unless it is ``subprocess.PIPE`` (a test that checks what serve logs there; it must
+    read both pipes while serve runs)."""
     ports = ports or {"http": free_port(), "grpc": free_port(), "query": free_port()}
     full_env = {
         **os.environ,
@@ -70,7 +76,7 @@ def start_serve(
         [sys.executable, "-m", "llmsight.cli.main", "serve", *args],
         env=full_env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=stderr,
         cwd=data,
     )
     serve = Serve(proc, data, f"http://127.0.0.1:{ports['http']}", f"127.0.0.1:{ports['grpc']}",
@@ -78,7 +84,8 @@ def start_serve(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "serve exited")
+            output = b"".join(pipe.read() for pipe in (proc.stdout, proc.stderr) if pipe)
+            raise RuntimeError(output.decode() or "serve exited")
         try:
             healthy = httpx.get(f"{serve.http}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:

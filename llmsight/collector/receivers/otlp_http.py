@@ -124,7 +124,7 @@ def build_http_app(
     auth: TokenAuth,
     max_body_bytes: int,
     metrics_text: Callable[[], str],
-    health: Callable[[], dict[str, str]] = lambda: {"status": "ok"},
+    health: Callable[[], dict[str, Any]] = lambda: {"status": "ok"},
 ) -> Starlette:
     telemetry = pipeline.telemetry
 
