@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     tls_cert_file: str = Field("", description="PEM certificate: serve OTLP/HTTP and gRPC over TLS")
     tls_key_file: str = Field("", description="PEM private key for --tls-cert-file")
 
+    # Monitors
+    config: str = Field("", description="Monitor file [default: ./llmsight.yaml if present, else the default monitor]")
+
     # Evaluator (judge)
     judge_model: str = ""
     judge_base_url: str = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from llmsight.cli import db as db_commands
+from llmsight.cli import monitor as monitor_commands
 from llmsight.cli import serve as serve_commands
 from llmsight.cli import views as view_commands
 
@@ -22,6 +23,8 @@ app = typer.Typer(
 )
 app.command("serve")(serve_commands.serve)
 app.add_typer(db_commands.app, name="db")
+app.add_typer(monitor_commands.app, name="monitor")
+app.command("monitors")(monitor_commands.monitors)
 app.command("calls")(view_commands.calls)
 app.command("trace")(view_commands.trace)
 

@@ -79,6 +79,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="Monitor file: what is watched and who is told." + setting_default("config"),
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log each background job." + default_note("off"))
     ] = False,
@@ -112,10 +120,11 @@ def serve(
             tls_cert_file=tls_cert_file,
             tls_key_file=tls_key_file,
         )
+        monitors = _monitors_or_exit(settings, config)
         try:
             collector = Collector(
                 settings,
-                jobs=background_jobs(settings),
+                jobs=background_jobs(settings, monitors),
                 serve_file=serve_file(settings),
                 extra_health=judge_health_check(),
             )
@@ -139,7 +148,8 @@ def serve(
                 f"OTLP/gRPC  {ep.grpc}\n"
                 f"query      {ep.query or 'disabled'}  (read-only ClickHouse HTTP)\n"
                 f"metrics    {ep.http}/metrics\n"
-                f"evaluator  {evaluator}",
+                f"evaluator  {evaluator}\n"
+                f"monitors   {len(monitors.file.monitors)} from {monitors.source}",
                 title="llmsight collector",
                 subtitle="Ctrl+C to stop",
             )
@@ -154,8 +164,8 @@ def serve(
     console.print("stopped; queued data was stored.")
 
 
-def background_jobs(settings) -> list:
-    """Price resolution always; the evaluator when a judge is configured and the evaluator is installed."""
+def background_jobs(settings, monitors=None) -> list:
+    """Price resolution and the monitors always; judging for the monitors when a judge is configured."""
     from llmsight.store.client import open_client
     from llmsight.store.prices import resolve_prices
     from llmsight.store.url import parse_store_url
@@ -171,21 +181,36 @@ def background_jobs(settings) -> list:
             client.close()
 
     jobs.append((15.0, resolve_model_prices))
-    if settings.judge_model:
-        try:
-            from llmsight.evaluator import run_evaluator_once  # type: ignore[attr-defined]
-            from llmsight.evaluator.health import judge_health
-        except ImportError:
-            logging.getLogger("llmsight").warning("judge configured but the evaluator is not installed")
-        else:
+    from llmsight.monitors.service import MonitorJobs
 
-            def evaluate():  # -> RunSummary
-                return run_evaluator_once(settings, settings.clickhouse_url)
-
-            # Every run is recorded: serve warns when the judge fails and /healthz says so (judge_health_check).
-            judge_health().configure(settings.judge_model, settings.judge_base_url)
-            jobs.append((settings.evaluate_interval_s, judge_health().watch(evaluate)))
+    # Judging for every monitor's quality signal (with a judge), and each monitor on its schedule.
+    jobs.extend(MonitorJobs(settings, monitors or load_monitor_file(settings)).jobs())
     return jobs
+
+
+def _monitors_or_exit(settings, config: str | None):  # -> LoadedMonitors
+    """The monitor file, or one red line per mistake and exit 2 before anything starts."""
+    from llmsight.monitors.loader import MonitorFileError
+
+    try:
+        return load_monitor_file(settings, config)
+    except MonitorFileError as exc:
+        for line in str(exc).splitlines():
+            err_console.print(f"[bold red]error:[/] {line}")
+        raise typer.Exit(2) from None
+
+
+def load_monitor_file(settings, config: str | None = None):  # -> LoadedMonitors
+    """The monitor file (``--config``, LLMSIGHT_CONFIG or ./llmsight.yaml), else the default monitor built
+    from the evaluator settings serve used before monitor files existed (LLMSIGHT_SAMPLE_RATE,
+    LLMSIGHT_EVALUATOR_METRICS, LLMSIGHT_EVALUATOR_SINCE), so nothing changes silently without a file."""
+    from llmsight.evaluator.config import EvaluatorConfig
+    from llmsight.monitors.loader import load_monitors
+
+    cfg = EvaluatorConfig.from_settings(settings)
+    return load_monitors(
+        config or settings.config, defaults=dict(sample_rate=cfg.sample_rate, metrics=cfg.metrics, lookback=cfg.since_s)
+    )
 
 
 def judge_health_check() -> dict[str, Callable[[], dict[str, Any]]]:

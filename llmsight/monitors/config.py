@@ -218,6 +218,14 @@ class MonitorFile(Strict):
         raise KeyError(name)
 
 
-def default_monitor_file() -> MonitorFile:
-    """What applies without a file: Azure's defaults on every call, told to no one (no recipients are known)."""
-    return MonitorFile(monitors=[Monitor(name="default", signals=Signals(operations=OperationsSignal()))])
+def default_monitor_file(
+    sample_rate: float = DEFAULT_SAMPLE_RATE, metrics: tuple[str, ...] = tuple(METRICS), lookback: float = 24 * 3600.0
+) -> MonitorFile:
+    """What applies without a file: Azure's defaults (every metric, per-call threshold 4, pass-rate target 0.7,
+    10% sampling) on every call, hourly over the last day, told to no one (no recipients are known).
+
+    ``serve`` passes the sample rate, metrics and window its evaluator settings had before monitor files
+    existed, so an existing deployment keeps judging what it judged."""
+    quality = QualitySignal(sample_rate=sample_rate, metrics={m: MetricTarget() for m in metrics})
+    signals = Signals(quality=quality, operations=OperationsSignal())
+    return MonitorFile(monitors=[Monitor(name="default", signals=signals, lookback=max(lookback, 60.0))])

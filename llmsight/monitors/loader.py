@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from llmsight.monitors.config import MonitorFile, default_monitor_file
 
@@ -82,10 +83,13 @@ def parse_monitor_text(text: str, origin: str = "llmsight.yaml") -> MonitorFile:
         raise MonitorFileError("\n".join(lines)) from None
 
 
-def load_monitors(config: str | None = None, cwd: Path | None = None) -> LoadedMonitors:
+def load_monitors(
+    config: str | None = None, cwd: Path | None = None, defaults: dict[str, Any] | None = None
+) -> LoadedMonitors:
+    """The monitor file, or (without one) the default monitor, shaped by ``defaults`` (see default_monitor_file)."""
     path = find_monitor_file(config, cwd)
     if path is None:
-        return LoadedMonitors(default_monitor_file(), None)
+        return LoadedMonitors(default_monitor_file(**(defaults or {})), None)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -29,7 +29,7 @@ def test_serve_scores_calls_on_a_schedule_with_a_judge(store_url, store_client):
             evaluate_interval_s=0.5,
         )
         jobs = background_jobs(settings)
-        assert len(jobs) == 2  # prices and the evaluator
+        assert len(jobs) == 3  # prices, judging for the monitors, the monitor scheduler
         collector = Collector(settings, jobs=jobs).start_in_thread()
         try:
             response = httpx.post(
@@ -58,6 +58,6 @@ def test_serve_scores_calls_on_a_schedule_with_a_judge(store_url, store_client):
     assert models.result_rows == [("judge-test",)]
 
 
-def test_without_a_judge_only_prices_run(store_url):
+def test_without_a_judge_prices_and_monitors_run(store_url):
     settings = Settings(clickhouse_url=store_url)
-    assert [interval for interval, _ in background_jobs(settings)] == [15.0]
+    assert [interval for interval, _ in background_jobs(settings)] == [15.0, 15.0]  # prices, the monitor scheduler
