@@ -4,10 +4,7 @@ server on 127.0.0.1), results in monitor_results, and webhooks to a real HTTP re
 from __future__ import annotations
 
 import datetime as dt
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from evaluator.fake_judge import FakeJudge, error, reply_json
@@ -19,42 +16,6 @@ from llmsight.monitors.notify import Dispatcher
 from llmsight.monitors.runner import JudgeSettings, judge_window, run_monitor
 
 UTC = dt.timezone.utc
-
-
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 that records every JSON body it is sent."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict] = []
-        self.arrived = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(204)
-                self.end_headers()
-                with receiver.arrived:
-                    receiver.bodies.append(body)
-                    receiver.arrived.notify_all()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture
@@ -118,6 +79,7 @@ def run(monitor, client, database, judge_server, at, dispatcher):
 
 
 def test_only_the_monitor_below_its_target_fires_and_it_resolves_once(store_client, judge, receiver):
+    receiver = receiver()
     database = store_client.database
     insert_calls(
         store_client,
@@ -185,6 +147,7 @@ def test_only_the_monitor_below_its_target_fires_and_it_resolves_once(store_clie
 
 
 def test_a_judge_that_answers_500_fires_judge_health(store_client, judge, receiver):
+    receiver = receiver()
     database = store_client.database
     insert_calls(store_client, [Call(service="shop", answer="ANSWER-DOWN today", age_s=200 + i) for i in range(3)])
     file = parse_monitor_text(monitors_file(receiver.url))

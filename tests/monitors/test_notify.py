@@ -6,9 +6,6 @@ for real time; tests wait on conditions (events, ``flush``) only.
 
 from __future__ import annotations
 
-import email
-import email.policy
-import json
 import logging
 import math
 import shutil
@@ -16,15 +13,12 @@ import socket
 import ssl
 import subprocess
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import ValidationError
 
@@ -75,46 +69,9 @@ RESOLVED = replace(VIOLATION, kind="resolved", value=0.95, run_at=T0 + timedelta
 # --- real servers ---------------------------------------------------------------------------
 
 
-class Mailbox:
-    """aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-    def message(self, index: int) -> email.message.EmailMessage:
-        return email.message_from_bytes(self.envelopes[index].original_content, policy=email.policy.default)
-
-
-class PortZeroController(Controller):
-    """Binds port 0 (no race for a free port) and learns the port before aiosmtpd's start-up probe."""
-
-    def _trigger_server(self) -> None:
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
 def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"alerts", b"s3cret-pw")
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Mailbox, Controller]]:
-    def start(**kwargs: Any) -> tuple[Mailbox, Controller]:
-        box = Mailbox()
-        controller = PortZeroController(box, hostname="127.0.0.1", port=0, **kwargs)
-        controller.start()
-        started.append(controller)
-        return box, controller
-
-    started: list[Controller] = []
-    yield start  # type: ignore[misc]
-    for controller in started:
-        controller.stop()
 
 
 @pytest.fixture(scope="module")
@@ -137,65 +94,6 @@ def _tls_contexts(certificate: tuple[Path, Path]) -> tuple[ssl.SSLContext, ssl.S
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(*certificate)
     return server, ssl.create_default_context(cafile=str(certificate[0]))
-
-
-class Receiver:
-    """An HTTP server recording each POST; answers from ``script`` first, then ``default``."""
-
-    def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None, default: int = 200) -> None:
-        self.requests: list[tuple[str, dict[str, str], bytes]] = []
-        self.script = list(script or [])
-        self.default = default
-        self.changed = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status, headers = receiver.script.pop(0) if receiver.script else (receiver.default, {})
-                with receiver.changed:
-                    receiver.requests.append((self.path, dict(self.headers), body))
-                    receiver.changed.notify_all()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                answer = b"ok" if status < 300 else b"receiver says no " * 50
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # A short poll interval only makes shutdown() at teardown quick; no test waits on it.
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def wait_for(self, count: int) -> bool:
-        with self.changed:
-            return self.changed.wait_for(lambda: len(self.requests) >= count, timeout=10)
-
-    def json(self, index: int) -> dict[str, Any]:
-        return json.loads(self.requests[index][2])
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Any]:
-    made: list[Receiver] = []
-
-    def make(script: list[tuple[int, dict[str, str]]] | None = None, default: int = 200) -> Receiver:
-        made.append(Receiver(script, default))
-        return made[-1]
-
-    yield make
-    for r in made:
-        r.stop()
 
 
 class FakeTime:
