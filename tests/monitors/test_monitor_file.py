@@ -1,0 +1,167 @@
+"""The monitor file: what it accepts, the errors it gives, schedules and windows with injected time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmsight.durations import DurationError, parse_duration
+from llmsight.monitors.config import Schedule, default_monitor_file
+from llmsight.monitors.loader import MonitorFileError, load_monitors, parse_monitor_text
+from llmsight.monitors.schedule import last_due, next_run, window_for
+
+UTC = dt.timezone.utc
+AT = dt.datetime(2026, 12, 4, 3, 47, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("P7D", 604800),
+        ("PT1H", 3600),
+        ("7d", 604800),
+        ("1h", 3600),
+        ("P1DT12H", 129600),
+        ("PT30M", 1800),
+        ("90", 90),
+        ("2w", 1209600),
+        ("1.5h", 5400),
+        ("pt15m", 900),
+    ],
+)
+def test_durations_iso_and_short(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["P", "PT", "P1DT", "-1h", "1y", "seven days", ""])
+def test_bad_durations_say_which_forms_work(text: str) -> None:
+    with pytest.raises(DurationError, match="PT1H, P7D"):
+        parse_duration(text)
+
+
+def test_cron_schedule_with_injected_time() -> None:
+    hourly = Schedule(cron="0 * * * *")
+    assert next_run(hourly, AT) == dt.datetime(2026, 12, 4, 4, 0, tzinfo=UTC)
+    assert next_run(Schedule(cron="30 8 * * 1"), AT) == dt.datetime(2026, 12, 7, 8, 30, tzinfo=UTC)  # a Monday
+    # never ran: the latest instant is due at once; already ran at it: nothing due until the next one
+    assert last_due(hourly, AT, None) == dt.datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
+    assert last_due(hourly, AT, dt.datetime(2026, 12, 4, 3, 0, tzinfo=UTC)) is None
+    # down for three hours: one run at the latest missed instant, not three catch-up runs
+    assert last_due(hourly, AT, dt.datetime(2026, 12, 4, 0, 0, tzinfo=UTC)) == dt.datetime(
+        2026, 12, 4, 3, 0, tzinfo=UTC
+    )
+    # exactly on an instant, it is due
+    on_the_hour = dt.datetime(2026, 12, 4, 4, 0, tzinfo=UTC)
+    assert last_due(hourly, on_the_hour, dt.datetime(2026, 12, 4, 3, 0, tzinfo=UTC)) == on_the_hour
+
+
+def test_interval_schedule_fires_on_epoch_multiples() -> None:
+    every = Schedule.model_validate("15m")
+    assert every.every == 900
+    assert next_run(every, AT) == dt.datetime(2026, 12, 4, 4, 0, tzinfo=UTC)
+    assert last_due(every, AT, None) == dt.datetime(2026, 12, 4, 3, 45, tzinfo=UTC)
+    assert last_due(every, AT, dt.datetime(2026, 12, 4, 3, 45, tzinfo=UTC)) is None
+    assert Schedule.model_validate({"every": "PT2H"}).every == 7200
+
+
+def test_window_with_lookback_offset() -> None:
+    monitor = parse_monitor_text("monitors: [{name: m, lookback: P7D, lookback_offset: 1h}]").monitors[0]
+    window = window_for(monitor, AT)
+    assert window.end == AT - dt.timedelta(hours=1)
+    assert window.start == AT - dt.timedelta(days=7, hours=1)
+
+
+def test_a_complete_file_is_read_into_its_models() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "examples" / "llmsight.yaml").read_text()
+    file = parse_monitor_text(text)
+    checkout = file.monitor("checkout-quality")
+    assert checkout.target.service == "checkout" and checkout.schedule.cron == "0 8 * * *"
+    assert checkout.lookback == 7 * 86400 and checkout.lookback_offset == 3600
+    assert checkout.signals.quality.metrics["groundedness"].pass_rate_min == 0.8
+    assert checkout.signals.quality.metrics["fluency"].average_min == 4
+    assert checkout.notify.channels == ["oncall", "slack"]
+    assert set(file.channels) == {"oncall", "slack"}
+
+
+def test_default_monitor_is_azures_defaults() -> None:
+    (monitor,) = default_monitor_file().monitors
+    quality = monitor.signals.quality
+    assert set(quality.metrics) == {"groundedness", "relevance", "coherence", "fluency", "similarity"}
+    assert quality.sample_rate == 0.1
+    assert {(m.threshold, m.pass_rate_min) for m in quality.metrics.values()} == {(4.0, 0.7)}
+    assert monitor.notify.channels == []
+
+
+def test_no_file_means_the_default_monitor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLMSIGHT_CONFIG", raising=False)
+    loaded = load_monitors(cwd=tmp_path)
+    assert loaded.path is None and [m.name for m in loaded.file.monitors] == ["default"]
+    (tmp_path / "llmsight.yaml").write_text("monitors: [{name: mine}]")
+    assert [m.name for m in load_monitors(cwd=tmp_path).file.monitors] == ["mine"]
+
+
+BAD = {
+    "unknown field": ("monitors: [{name: a, lookbak: 1h}]", "monitors[0].lookbak: unknown field"),
+    "bad cron": ("monitors: [{name: a, schedule: {cron: '61 * * * *'}}]", "monitors[0].schedule: cron '61 * * * *'"),
+    "negative target": (
+        "monitors: [{name: a, signals: {quality: {metrics: {groundedness: {pass_rate_min: -0.1}}}}}]",
+        "monitors[0].signals.quality.metrics.groundedness.pass_rate_min: Input should be greater than or equal to 0",
+    ),
+    "unknown metric": (
+        "monitors: [{name: a, signals: {quality: {metrics: [toxicity]}}}]",
+        "monitors[0].signals.quality.metrics: unknown metric(s) toxicity; choose from groundedness",
+    ),
+    "bad duration": ("monitors: [{name: a, lookback: 7 days}]", "monitors[0].lookback: cannot read duration '7 days'"),
+    "unknown channel": ("monitors: [{name: a, notify: {channels: [pager]}}]", "notifies unknown channel(s) pager"),
+    "duplicate names": ("monitors: [{name: a}, {name: a}]", "monitor names must be unique: a"),
+    "not yaml": ("monitors: [", "not valid YAML (line 1"),
+    "bad channel": (
+        "channels: {x: {type: webhook, url: 'ftp://h/x'}}\nmonitors: [{name: a}]",
+        "channels.x.webhook.url",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_invalid_files_name_the_field(case: str) -> None:
+    text, expected = BAD[case]
+    with pytest.raises(MonitorFileError) as caught:
+        parse_monitor_text(text, "llmsight.yaml")
+    assert expected in str(caught.value)
+    assert str(caught.value).startswith("llmsight.yaml: ")
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llmsight.cli.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(cwd)},
+    )
+
+
+@pytest.mark.parametrize("command", [["monitor", "check"], ["monitor", "run", "--once"], ["monitors"], ["serve"]])
+def test_an_invalid_file_is_exit_2_and_nothing_starts(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "llmsight.yaml").write_text("monitors:\n  - name: a\n    schedule: {cron: 'every monday'}\n")
+    done = _cli(*command, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "llmsight.yaml: monitors[0].schedule: cron 'every monday' is not a valid cron expression" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / ".llmsight").exists()  # no store, no spool: nothing started
+
+
+def test_check_prints_what_it_would_monitor(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "docs" / "examples" / "llmsight.yaml"
+    done = _cli("monitor", "check", "--config", str(example), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "checkout-quality  service=checkout, environment=production" in out
+    assert "cron 0 8 * * * (UTC)" in out and "7d ending 1h before each run" in out
+    assert "groundedness" in out and "judge errors <= 20%" in out
+    assert "hooks.slack.com/…" in out and "services/" not in out  # a webhook URL's secret path is not printed
