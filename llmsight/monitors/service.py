@@ -112,5 +112,6 @@ class MonitorJobs:
 
             judge_health().configure(self.judge.model, self.judge.base_url)
             jobs.append((self.settings.evaluate_interval_s, judge_health().watch(self.evaluate)))
-        jobs.append((TICK_S, self.tick))
+        periods = [m.schedule.every for m in self.loaded.file.monitors if m.schedule.every]
+        jobs.append((min([TICK_S, *(p / 2 for p in periods)]), self.tick))  # a 10 s schedule is looked at every 5 s
         return jobs
