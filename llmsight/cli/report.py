@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 
 from llmsight.cli.common import StoreOption, console, default_note, fail, make_settings, query_client, user_errors
+
+if TYPE_CHECKING:
+    from llmsight.evaluator.report import Report
 
 
 @contextmanager
@@ -47,6 +50,31 @@ def _pct(value: float | None) -> str:
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:
     return "—" if value is None else format(value, spec)
+
+
+def _monitor_table(rep: Report, last: str) -> Table:
+    """Monitor runs in the window beside the averages: a violation is a run whose value missed its target."""
+    table = Table(title=f"Monitors, last {last}", box=box.SIMPLE_HEAD)
+    for col in ("monitor", "metric", "statistic", "target", "last", "violations", "of", "rate"):
+        table.add_column(col, justify="left" if col in ("monitor", "metric", "statistic") else "right", no_wrap=True)
+    for m in rep.monitors:
+        rate_like = m.statistic in ("pass_rate", "error_rate", "judge_errors", "coverage")
+        fmt = _pct if rate_like else (lambda v: _fmt(v, ",.4g"))
+        table.add_row(
+            m.monitor,
+            m.metric if m.signal in ("quality", "tokens") else f"{m.signal}",
+            m.statistic,
+            fmt(m.target),
+            fmt(m.last_value),
+            str(m.violations),
+            str(m.possible_violations),
+            _pct(m.violation_rate),
+        )
+    table.caption = (
+        "violations: runs whose value missed the target; of: runs with a verdict (insufficient data is neither); "
+        "last: the latest run's value"
+    )
+    return table
 
 
 def report(
@@ -91,8 +119,8 @@ def report(
     one_judge = len(judges) <= 1
     title = f"Quality, last {last}" + (f", judge {judges[0]}" if one_judge and judges else "")
     quality = Table(title=title, box=box.SIMPLE_HEAD)
-    columns = ["metric", *([] if one_judge else ["judge"]), "avg", "pass", "thr", "viol", "scored", "n/a", "errors",
-               "cost"]  # fmt: skip
+    columns = ["metric", *([] if one_judge else ["judge"]), "avg", "pass", "thr", "failing", "scored", "n/a",
+               "errors", "cost"]  # fmt: skip
     for col in columns:
         quality.add_column(col, justify="left" if col in ("metric", "judge") else "right", no_wrap=True)
     for m in rep.metrics:
@@ -102,18 +130,23 @@ def report(
             _fmt(m.avg_score),
             _pct(m.pass_rate),
             f"{m.threshold:g}",
-            str(m.violations),
+            str(m.failing_answers),
             str(m.scored),
             str(m.not_applicable),
             str(m.parse_errors + m.judge_errors),
             f"${m.judge_cost:,.4f}",
         )
-    quality.caption = "avg: mean score 1-5; pass: scored at or above thr; errors: parse + judge errors; cost: judge's"
+    quality.caption = (
+        "avg: mean score 1-5; pass: scored at or above thr; failing: answers below thr; "
+        "errors: parse + judge errors; cost: judge's"
+    )
     if not rep.metrics:
         quality.caption = (
             "no evaluations in this window (run `llmsight evaluate`, or set LLMSIGHT_JUDGE_MODEL for serve)"
         )
     console.print(quality)
+    if rep.monitors:
+        console.print(_monitor_table(rep, last))
     if rep.worst:
         samples = Table(title="Worst samples (llmsight trace ID shows one)", box=box.SIMPLE_HEAD)
         samples.add_column("metric", no_wrap=True)

@@ -1,19 +1,28 @@
-"""Quality and operations numbers for one time window, computed in ClickHouse.
+"""Quality, operations and monitor numbers for one time window, from the shared query layer.
+
+Every number is a question in ``llmsight.queries`` (the SQL monitors and dashboards run), so the
+report, a monitor and a panel cannot disagree about one window.
 
 Pass rate is passed / scored, where only ``ok`` rows are scored: not-applicable and error rows
 are counted beside it, never as passes or failures. A window with nothing scored has no pass
 rate (``None``), not 100% — an idle judge must not look like a perfect app.
+
+Words (as in ``llmsight.monitors.config``): a call scoring below the per-call threshold is a
+*failing answer*; a *violation* is one monitor run whose computed value (average score or pass
+rate over its lookback window) missed its target. ``monitors`` counts violations per monitor,
+signal, metric and statistic; the violation rate is violations / possible violations (runs with
+a target and a verdict).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from clickhouse_connect.driver.client import Client
-
-from llmsight.evaluator.sampling import quote
+from llmsight.queries import Filters, ask
 
 
 @dataclass
@@ -35,8 +44,15 @@ class MetricStats:
         return self.passed / self.scored if self.scored else None
 
     @property
-    def violations(self) -> int:
+    def failing_answers(self) -> int:
+        """Scored calls below the per-call threshold (not violations: those are monitor runs)."""
         return self.scored - self.passed
+
+    @property
+    def violations(self) -> int:
+        """Deprecated name of ``failing_answers``: "violation" now means a monitor run that missed its target."""
+        warnings.warn("MetricStats.violations is failing_answers", DeprecationWarning, stacklevel=2)
+        return self.failing_answers
 
 
 @dataclass
@@ -58,10 +74,34 @@ class CallStats:
     input_tokens: int
     output_tokens: int
     cost: float
+    ttft_p95_ms: float | None = None  # over streamed calls only
+    streams: int = 0
 
     @property
     def error_rate(self) -> float | None:
         return self.errors / self.requests if self.requests else None
+
+
+@dataclass
+class MonitorStats:
+    """One monitor's runs in the window for one signal, metric and statistic."""
+
+    monitor: str
+    signal: str
+    metric: str
+    statistic: str
+    target: float | None
+    runs: int
+    violations: int  # runs whose value missed the target
+    possible_violations: int  # runs with a target and a verdict (ok or violation)
+    insufficient_data: int
+    errors: int
+    last_value: float | None = None
+    last_state: str = ""
+
+    @property
+    def violation_rate(self) -> float | None:
+        return self.violations / self.possible_violations if self.possible_violations else None
 
 
 @dataclass
@@ -70,14 +110,18 @@ class Report:
     metrics: list[MetricStats] = field(default_factory=list)
     worst: list[Sample] = field(default_factory=list)
     calls: CallStats | None = None
+    monitors: list[MonitorStats] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for ``--format json``, including the derived rates."""
         return {
             "window_s": self.window_s,
-            "metrics": [{**vars(m), "pass_rate": m.pass_rate, "violations": m.violations} for m in self.metrics],
+            "metrics": [
+                {**vars(m), "pass_rate": m.pass_rate, "failing_answers": m.failing_answers} for m in self.metrics
+            ],
             "worst": [vars(s) for s in self.worst],
             "calls": {**vars(self.calls), "error_rate": self.calls.error_rate} if self.calls else None,
+            "monitors": [{**vars(m), "violation_rate": m.violation_rate} for m in self.monitors],
         }
 
 
@@ -88,64 +132,88 @@ def _num(value: Any) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
-def _filters(column: str, window_s: float, service: str, model: str) -> str:
-    where = [f"{column} >= now64(9) - toIntervalMillisecond({int(window_s * 1000)})"]
-    if service:
-        where.append(f"ServiceName = {quote(service)}")
-    if model:
-        where.append(f"Model = {quote(model)}")
-    return " AND ".join(where)
+def _metric(row: dict[str, Any]) -> MetricStats:
+    scored = int(row["scored"])
+    return MetricStats(
+        row["metric"],
+        row["judge_model"],
+        float(row["threshold"]),
+        scored,
+        int(row["passed"]),
+        _num(row["average_score"]) if scored else None,
+        _num(row["average_weighted"]),
+        int(row["not_applicable"]),
+        int(row["parse_errors"]),
+        int(row["judge_errors"]),
+        float(row["judge_cost"] or 0.0),
+    )
+
+
+def _calls(row: dict[str, Any]) -> CallStats:
+    requests, streams = int(row["requests"]), int(row["streams"] or 0)
+    return CallStats(
+        requests,
+        int(row["errors"] or 0),
+        _num(row["latency_p50_ms"]) if requests else None,
+        _num(row["latency_p95_ms"]) if requests else None,
+        int(row["prompt_tokens"] or 0),
+        int(row["completion_tokens"] or 0),
+        float(row["cost"] or 0.0),
+        _num(row["ttft_p95_ms"]) if streams else None,
+        streams,
+    )
+
+
+def _monitors(violations: list[dict[str, Any]], latest: list[dict[str, Any]]) -> list[MonitorStats]:
+    last = {(r["monitor"], r["signal"], r["metric"], r["statistic"]): r for r in latest}
+    out = []
+    for r in violations:
+        now = last.get((r["monitor"], r["signal"], r["metric"], r["statistic"]), {})
+        out.append(
+            MonitorStats(
+                r["monitor"],
+                r["signal"],
+                r["metric"],
+                r["statistic"],
+                _num(r["target"]),
+                int(r["runs"]),
+                int(r["violations"]),
+                int(r["possible_violations"]),
+                int(r["insufficient_data"]),
+                int(r["errors"]),
+                _num(now.get("value")),
+                str(now.get("state", "")),
+            )
+        )
+    return out
 
 
 def build_report(
-    client: Client, database: str, window_s: float, *, service: str = "", model: str = "", worst_n: int = 3
+    client: Any,
+    database: str,
+    window_s: float,
+    *,
+    service: str = "",
+    model: str = "",
+    worst_n: int = 3,
+    now: dt.datetime | None = None,
 ) -> Report:
-    db = f"`{database}`"
+    """The report for ``[now - window_s, now)``; ``service``/``model`` narrow calls, scores and monitors.
+
+    Monitors are those whose target is exactly that service/model (all of them without a filter).
+    """
+    end = now or dt.datetime.now(dt.timezone.utc)
+    start = end - dt.timedelta(seconds=window_s)
+    filters = Filters(service=service, model=model)
     report = Report(window_s=window_s)
-    where = _filters("SpanTimestamp", window_s, service, model)
-    rows = client.query(
-        f"SELECT toString(Metric), toString(JudgeModel), max(Threshold), countIf(Status = 'ok'), "
-        f"countIf(Status = 'ok' AND Passed = 1), avgIf(Score, Status = 'ok'), "
-        f"avgIf(WeightedScore, Status = 'ok' AND WeightedScore IS NOT NULL), "
-        f"countIf(Status = 'not_applicable'), countIf(Status = 'parse_error'), countIf(Status = 'judge_error'), "
-        f"sum(JudgeCost) FROM {db}.evaluations FINAL WHERE {where} "
-        f"GROUP BY Metric, JudgeModel ORDER BY Metric, JudgeModel"
-    ).result_rows
-    for metric, judge, threshold, scored, passed, avg, avg_w, na, pe, je, cost in rows:
-        report.metrics.append(
-            MetricStats(
-                metric,
-                judge,
-                float(threshold),
-                int(scored),
-                int(passed),
-                _num(avg) if scored else None,
-                _num(avg_w),
-                int(na),
-                int(pe),
-                int(je),
-                float(cost),
-            )
-        )
+    report.metrics = [_metric(r) for r in ask(client, database, "quality_by_metric", start, end, filters)]
     if worst_n > 0:
-        worst = client.query(
-            f"SELECT toString(Metric), Score, TraceId, SpanId, toString(ServiceName), Reason "
-            f"FROM {db}.evaluations FINAL WHERE {where} AND Status = 'ok' AND Passed = 0 "
-            f"ORDER BY Score ASC, SpanTimestamp DESC LIMIT {int(worst_n)} BY Metric"
-        ).result_rows
-        report.worst = [Sample(m, int(s), t, sp, svc, r) for m, s, t, sp, svc, r in worst]
-    requests, errors, p50, p95, tin, tout, cost = client.query(
-        f"SELECT count(), sum(IsError), quantileExact(0.5)(Duration) / 1e6, quantileExact(0.95)(Duration) / 1e6, "
-        f"sum(InputTokens), sum(OutputTokens), sum(Cost) FROM {db}.llm_calls "
-        f"WHERE {_filters('Timestamp', window_s, service, model)}"
-    ).result_rows[0]
-    report.calls = CallStats(
-        int(requests),
-        int(errors or 0),
-        _num(p50) if requests else None,
-        _num(p95) if requests else None,
-        int(tin or 0),
-        int(tout or 0),
-        float(cost or 0.0),
-    )
+        worst = ask(client, database, "failing_answers", start, end, filters, per_metric=worst_n)
+        report.worst = [
+            Sample(w["metric"], int(w["score"]), w["trace_id"], w["span_id"], w["service"], w["reason"]) for w in worst
+        ]
+    report.calls = _calls(ask(client, database, "call_stats", start, end, filters)[0])
+    violations = ask(client, database, "monitor_violations", start, end, filters)
+    if violations:
+        report.monitors = _monitors(violations, ask(client, database, "monitor_latest", start, end, filters))
     return report

@@ -6,12 +6,17 @@ A question is ClickHouse SQL with a few placeholders for what differs between co
 * ``{{window(COLUMN)}}``: the time range, ``COLUMN >= start AND COLUMN < end``;
 * ``{{filters}}``: the target (service, environment, model) on ``ServiceName``/``Environment``/``Model``;
 * ``{{metrics}}``: which judge metrics (on ``Metric``);
-* ``{{threshold}}``: the per-call threshold of the row's ``Metric`` (a score at or above it passes).
+* ``{{threshold}}``: the per-call threshold of the row's ``Metric`` (a score at or above it passes);
+* ``{{bucket(COLUMN)}}``: the start of COLUMN's time bucket, for questions asked over time
+  (``bucket_s`` seconds wide in ``clickhouse``; Grafana's interval, ``$__timeInterval``, in ``grafana``).
 
 ``clickhouse`` renders them as bound query parameters (``{name:Type}``, bound by the engine, never
 pasted into the text), which ``ask`` fills from its arguments; ``grafana`` renders them as the
 ClickHouse plugin's macros and dashboard variables; ``grafana_rule`` as macros with the given
 filters and thresholds as literals (a generated alert rule has no dashboard variables).
+
+A question's own parameters (``{limit:UInt32}``) are bound by ``ask`` in ``clickhouse``; Grafana has
+no bound parameters, so the ``grafana`` dialects paste them from ``render(..., values=)`` as literals.
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ def _clickhouse(kind: str, arg: str | None, database: str, filters: Filters) -> 
         return " AND ".join(f"({{{p}:String}} = '' OR {col} = {{{p}:String}})" for p, col in _COLUMNS)
     if kind == "metrics":
         return "(empty({metrics:Array(String)}) OR has({metrics:Array(String)}, toString(Metric)))"
+    if kind == "bucket":
+        return f"toStartOfInterval(toDateTime({arg}), toIntervalSecond({{bucket_s:UInt32}}))"
     if kind == "threshold":
         return (
             "transform(toString(Metric), {threshold_metrics:Array(String)}, "
@@ -83,6 +90,8 @@ def _grafana(kind: str, arg: str | None, filters: Filters, rule: bool) -> str:
         return "otel"
     if kind == "window":
         return f"$__timeFilter({arg})"
+    if kind == "bucket":
+        return f"$__timeInterval({arg})"
     if kind == "filters":
         if rule:
             parts = [f"{col} = {_literal(v)}" for p, col in _COLUMNS if (v := getattr(filters, p))]
@@ -103,10 +112,32 @@ def _grafana(kind: str, arg: str | None, filters: Filters, rule: bool) -> str:
     raise KeyError(kind)
 
 
+_BOUND = re.compile(r"(?<!\$)\{(\w+):([\w()]+)\}")
+
+
+def _bound_literal(value: Any, type_name: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"cannot paste {value!r} as {type_name}")
+    if type_name == "String":
+        return _literal(str(value))
+    if isinstance(value, str):
+        raise TypeError(f"{type_name} needs a number, got {value!r}")
+    return f"{value:g}" if isinstance(value, float) else str(int(value))
+
+
 def render(
-    name: str, dialect: Dialect = "clickhouse", *, database: str = "otel", filters: Filters | None = None
+    name: str,
+    dialect: Dialect = "clickhouse",
+    *,
+    database: str = "otel",
+    filters: Filters | None = None,
+    values: dict[str, Any] | None = None,
 ) -> str:
-    """The SQL of question ``name`` for ``dialect``; see the module docstring for the placeholders."""
+    """The SQL of question ``name`` for ``dialect``; see the module docstring for the placeholders.
+
+    ``values`` fill the question's own ``{name:Type}`` parameters in the grafana dialects (ignored
+    for ``clickhouse``, where ``ask`` binds them); a parameter without a value is an error there.
+    """
     filters = filters or Filters()
 
     def fill(match: re.Match[str]) -> str:
@@ -116,7 +147,17 @@ def render(
         return _grafana(kind, arg, filters, rule=dialect == "grafana_rule")
 
     body = "\n".join(line for line in _text(name).splitlines() if not line.lstrip().startswith("--"))
-    return _PLACEHOLDER.sub(fill, body).strip()
+    sql = _PLACEHOLDER.sub(fill, body).strip()
+    if dialect == "clickhouse":
+        return sql
+    given = values or {}
+
+    def paste(match: re.Match[str]) -> str:
+        if match.group(1) not in given:
+            raise KeyError(f"question {name!r} needs a value for {{{match.group(1)}:{match.group(2)}}} in {dialect}")
+        return _bound_literal(given[match.group(1)], match.group(2))
+
+    return _BOUND.sub(paste, sql)
 
 
 def _ms(moment: dt.datetime) -> int:

@@ -99,3 +99,22 @@ def test_store_owned_by_serve_points_at_serve(store_url):
     finally:
         marker.unlink()
     assert result.exit_code == 2 and "llmsight serve" in result.output and "evaluator itself" in result.output
+
+
+def test_report_shows_monitor_violations_beside_the_scores(store_url, store_client):
+    import datetime as dt
+
+    from .test_report import MONITOR_COLUMNS, monitor_rows
+
+    first = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(hours=3)
+    store_client.insert("monitor_results", monitor_rows("checkout", "relevance", "pass_rate", 0.7,
+                                                        [("ok", 0.8), ("violation", 0.55)], first),
+                        column_names=MONITOR_COLUMNS)
+    out = run("report", "--last", "24h", "--format", "json", "--clickhouse-url", store_url)
+    assert out.exit_code == 0, out.output
+    (m,) = json.loads(out.output)["monitors"]
+    assert (m["monitor"], m["violations"], m["possible_violations"], m["violation_rate"]) == ("checkout", 1, 2, 0.5)
+    table = run("report", "--last", "24h", "--clickhouse-url", store_url)
+    assert table.exit_code == 0, table.output
+    line = next(ln for ln in table.output.splitlines() if ln.strip().startswith("checkout"))
+    assert line.split() == ["checkout", "relevance", "pass_rate", "70.0%", "55.0%", "1", "2", "50.0%"]
