@@ -217,12 +217,12 @@ def run(
                 if any(r.state in ("violation", "error") for r in runs):
                     raise typer.Exit(1)
                 return
+            from llmsight.monitors.service import MonitorJobs
+
             console.print(f"running {len(chosen)} monitor(s) from {loaded.source}; Ctrl+C to stop")
+            worker = MonitorJobs(settings, loaded, dispatcher=dispatcher)
             try:
-                while True:
-                    for finished in scheduler.tick(dt.datetime.now(UTC)):
-                        console.print(_results_table([finished]))
-                    time.sleep(5)
+                worker.run_forever(lambda finished: console.print(_results_table([finished])), time.sleep)
             except KeyboardInterrupt:
                 return
 

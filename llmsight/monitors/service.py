@@ -39,7 +39,7 @@ def merge_summaries(summaries: list[Any]) -> Any:
 
 
 class MonitorJobs:
-    def __init__(self, settings: Any, loaded: LoadedMonitors) -> None:
+    def __init__(self, settings: Any, loaded: LoadedMonitors, dispatcher: Any = None) -> None:
         from llmsight.evaluator.config import EvaluatorConfig
         from llmsight.store.url import parse_store_url
 
@@ -51,7 +51,7 @@ class MonitorJobs:
         self.judging_lock = threading.Lock()
         from llmsight.monitors.notify import Dispatcher
 
-        self.dispatcher = Dispatcher(loaded.file.channels)
+        self.dispatcher = dispatcher or Dispatcher(loaded.file.channels)
         self.scheduler = Scheduler(
             loaded.file,
             self._client,
@@ -99,8 +99,27 @@ class MonitorJobs:
             client.close()
         return merge_summaries(summaries)
 
-    def tick(self) -> None:
-        self.scheduler.tick(dt.datetime.now(dt.timezone.utc))
+    def tick(self) -> list[Any]:
+        """Run the monitors due now; returns their runs."""
+        return self.scheduler.tick(dt.datetime.now(dt.timezone.utc))
+
+    def run_forever(self, on_run: Callable[[Any], None], sleep: Callable[[float], None]) -> None:
+        """The jobs in the foreground, each on its own interval (``llmsight monitor run`` beside a server)."""
+        import time
+
+        jobs = self.jobs()
+        due = [0.0] * len(jobs)
+        while True:
+            for i, (interval, job) in enumerate(jobs):
+                if time.monotonic() < due[i]:
+                    continue
+                due[i] = time.monotonic() + interval
+                if job == self.tick:
+                    for run in self.tick():
+                        on_run(run)
+                else:
+                    job()
+            sleep(max(0.5, min(due) - time.monotonic()))
 
     def jobs(self) -> list[tuple[float, Callable[[], Any]]]:
         """(interval, job) pairs for the collector: judging (with a judge) and the scheduler (always)."""
