@@ -61,12 +61,11 @@ def quality(monitor: Monitor, client: Any, database: str, window: Window, judge_
             if w["metric"] == name
         )
         errors = int(row.get("judge_errors", 0)) + int(row.get("parse_errors", 0))
-        detail = (
-            f"{scored} scored, {scored - passed} failing answers (score < {spec.threshold:g}), "
-            f"{int(row.get('not_applicable', 0))} not applicable, {errors} judge/parse errors"
-        )
+        detail = f"{scored} scored, {scored - passed} failing answers (score < {spec.threshold:g})"
+        if int(row.get("not_applicable", 0)) or errors:
+            detail += f", {int(row.get('not_applicable', 0))} not applicable, {errors} judge or parse errors"
         if scored < monitor.min_samples:
-            detail = f"{scored} scored answers, fewer than min_samples {monitor.min_samples}; " + detail
+            detail = f"{scored} scored answers, fewer than min_samples {monitor.min_samples}"
         checks = (
             ("pass_rate", spec.pass_rate_min, passed / scored if scored else None),
             ("average_score", spec.average_min, _num(row.get("average_score")) if scored else None),

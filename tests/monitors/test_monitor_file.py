@@ -165,3 +165,15 @@ def test_check_prints_what_it_would_monitor(tmp_path: Path) -> None:
     assert "cron 0 8 * * * (UTC)" in out and "7d ending 1h before each run" in out
     assert "groundedness" in out and "judge errors <= 20%" in out
     assert "hooks.slack.com/…" in out and "services/" not in out  # a webhook URL's secret path is not printed
+
+
+def test_every_yaml_example_in_the_docs_is_a_valid_file() -> None:
+    import re
+
+    doc = (Path(__file__).parents[2] / "docs" / "monitors.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", doc, flags=re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        assert parse_monitor_text(block, "docs/monitors.md").monitors
+    example = (Path(__file__).parents[2] / "docs" / "examples" / "llmsight.yaml").read_text()
+    assert blocks[0].strip() in example  # the page shows the example file itself
