@@ -95,7 +95,14 @@ def evaluate(
             ),
         ),
     ] = False,
-    since: Annotated[str, typer.Option("--since", help="Judge calls from this far back: 30m, 1h, 7d.")] = "1h",
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Judge calls from this far back: 30m, 1h, 7d, P7D." + env_default("LLMSIGHT_EVALUATOR_SINCE", "24h"),
+            show_default=False,
+        ),
+    ] = None,
     sample_rate: Annotated[
         float | None,
         typer.Option(
@@ -202,7 +209,7 @@ def evaluate(
         )
         cfg = _config(
             settings,
-            since_s=window_seconds(since),
+            since_s=window_seconds(since) if since else None,
             metrics=metrics,
             service=service,
             model=model,

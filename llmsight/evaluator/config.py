@@ -48,7 +48,9 @@ class EvaluatorConfig:
     metrics: tuple[str, ...] = field(default=DEFAULT_METRICS)
     since_s: float = 24 * 3600  # look-back window for candidates; serve's scheduled runs use it
     service: str = ""
+    environment: str = ""
     model: str = ""
+    thresholds: tuple[tuple[str, float], ...] = ()  # (metric, per-call threshold) overriding the default 4
     score_mode: str = "integer"  # or "weighted" (G-Eval style, needs logprobs)
     concurrency: int = 4
     timeout_s: float = 60.0

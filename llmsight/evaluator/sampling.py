@@ -74,6 +74,7 @@ def select_candidates(
     since_s: float,
     service: str = "",
     model: str = "",
+    environment: str = "",
     limit: int = 500,
     shard: tuple[int, int] = (0, 1),
 ) -> list[dict[str, Any]]:
@@ -102,6 +103,8 @@ def select_candidates(
         where.append(f"ServiceName = {quote(service)}")
     if model:
         where.append(f"Model = {quote(model)}")
+    if environment:
+        where.append(f"Environment = {quote(environment)}")
     columns = ", ".join(f"`{c}`" for c in CALL_COLUMNS)
     result = client.query(
         f"SELECT {columns} FROM {db}.llm_calls WHERE {' AND '.join(where)} "

@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -129,7 +129,8 @@ def load_rubrics(metrics: list[Metric], rubrics_dir: str = "") -> dict[str, Rubr
 
 def plan(client: Client, database: str, cfg: EvaluatorConfig) -> tuple[list[Task], list[dict[str, Any]], int]:
     """(judge tasks, not_applicable rows, candidate count) for this run; reads only."""
-    metrics = parse_metrics(list(cfg.metrics))
+    thresholds = dict(cfg.thresholds)  # a monitor's per-call thresholds, stored with each score
+    metrics = [replace(m, threshold=thresholds.get(m.name, m.threshold)) for m in parse_metrics(list(cfg.metrics))]
     rubrics = load_rubrics(metrics, cfg.rubrics_dir)
     versions = {m.name: rubrics[m.name].prompt_version(TEMPLATE_VERSION) for m in metrics}
     candidates = select_candidates(
@@ -140,6 +141,7 @@ def plan(client: Client, database: str, cfg: EvaluatorConfig) -> tuple[list[Task
         sample_rate=cfg.sample_rate,
         since_s=cfg.since_s,
         service=cfg.service,
+        environment=cfg.environment,
         model=cfg.model,
         limit=cfg.max_spans_per_run,
         shard=cfg.shard_tuple(),

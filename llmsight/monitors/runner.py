@@ -59,7 +59,9 @@ def evaluator_config(monitor: Monitor, judge: JudgeSettings, base: Any = None) -
         metrics=tuple(quality.metrics),
         since_s=monitor.lookback + monitor.lookback_offset,
         service=monitor.target.service,
+        environment=monitor.target.environment,
         model=monitor.target.model,
+        thresholds=tuple((name, spec.threshold) for name, spec in quality.metrics.items()),
     ).validated()
 
 

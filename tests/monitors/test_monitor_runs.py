@@ -121,6 +121,12 @@ def test_only_the_monitor_below_its_target_fires_and_it_resolves_once(store_clie
         ("shop-quality", "pass_rate", "ok", ""),
     ]
 
+    # Each score is stored with the per-call threshold of the monitor that judged it (the dashboards read it).
+    thresholds = store_client.query(
+        f"SELECT ServiceName, groupUniqArray(Threshold) FROM `{database}`.evaluations GROUP BY ServiceName ORDER BY 1"
+    ).result_rows
+    assert thresholds == [("bank", [4.0]), ("shop", [3.0])]
+
     # Within the repeat interval an ongoing violation is not sent again; after it, it is.
     bank_monitor = file.monitor("bank-quality")
     with Dispatcher(file.channels) as dispatcher:
