@@ -71,6 +71,23 @@ class Evaluation:
 
 
 @dataclass
+class MonitorRun:
+    """One row of monitor_results: a monitor's verdict on one signal statistic at one run."""
+
+    run_at: datetime
+    monitor: str
+    signal: str
+    metric: str
+    statistic: str
+    value: float | None
+    target: float
+    comparison: str
+    state: str
+    service: str
+    in_range: bool
+
+
+@dataclass
 class Seed:
     now: datetime
     time_from: datetime
@@ -78,6 +95,7 @@ class Seed:
     calls: list[Call] = field(default_factory=list)
     evaluations: list[Evaluation] = field(default_factory=list)
     span_count_by_trace: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    runs: list[MonitorRun] = field(default_factory=list)
 
     # ---- independent answers, counted over the in-range data ----
     def in_range(self, **match: str) -> list[Call]:
@@ -86,6 +104,15 @@ class Seed:
     def evals_in_range(self, *, status: str | None = "ok", metric: str | None = None) -> list[Evaluation]:
         return [e for e in self.evaluations if e.call.in_range and (status is None or e.status == status)
                 and (metric is None or e.metric == metric)]
+
+
+    def runs_in_range(self, **match: str) -> list[MonitorRun]:
+        return [r for r in self.runs if r.in_range and all(getattr(r, k) == v for k, v in match.items())]
+
+
+# (monitor, service, targets per statistic): two quality monitors, one on one service with a higher bar.
+MONITORS = [("chat-quality", "chat-api", {"pass_rate": 0.8, "average_score": 3.5}),
+            ("all-quality", "", {"pass_rate": 0.5, "average_score": 2.5})]
 
 
 def _hex(rng: random.Random, nbytes: int) -> str:
@@ -128,7 +155,39 @@ def build(now: datetime | None = None, n_traces: int = 300, seed: int = 7) -> Se
                 data.evaluations.append(Evaluation(c, metric, None, "judge_error", 0.0))
             else:
                 data.evaluations.append(Evaluation(c, metric, rng.randint(1, 5), "ok", 0.0003))
+    _monitor_runs(data, rng)
     return data
+
+
+def _monitor_runs(data: Seed, rng: random.Random) -> None:
+    """Hourly runs over the range (a few insufficient-data ones) and two days before it (out of range)."""
+    hours = [(h, True) for h in range(1, 24)] + [(h, False) for h in range(72, 75)]
+    for name, service, targets in MONITORS:
+        for hour, in_range in hours:
+            run_at = data.now - timedelta(hours=hour, minutes=7)
+            for metric in METRICS:
+                for statistic, target in targets.items():
+                    value = rng.uniform(0.3, 1.0) if statistic == "pass_rate" else rng.uniform(1.5, 4.5)
+                    state = "violation" if value < target else "ok"
+                    if hour % 11 == 0:
+                        value, state = None, "insufficient_data"
+                    data.runs.append(MonitorRun(run_at, name, "quality", metric, statistic, value, target, ">=",
+                                                state, service, in_range))
+        for hour, in_range in hours:
+            run_at = data.now - timedelta(hours=hour, minutes=7)
+            value = rng.uniform(0.0, 0.2)
+            data.runs.append(MonitorRun(run_at, name, "operations", "error", "error_rate", value, 0.1, "<=",
+                                        "violation" if value > 0.1 else "ok", service, in_range))
+
+
+MONITOR_COLUMNS = ["RunAt", "RunId", "Monitor", "Signal", "Metric", "Statistic", "WindowStart", "WindowEnd", "Value",
+                   "Target", "Comparison", "SampleCount", "State", "Detail", "ServiceName"]
+
+
+def _monitor_rows(data: Seed) -> list[list]:
+    return [[r.run_at, f"{r.monitor}-{r.run_at:%Y%m%d%H}", r.monitor, r.signal, r.metric, r.statistic,
+             r.run_at - timedelta(days=1), r.run_at, r.value, r.target, r.comparison, 50, r.state,
+             f"{r.state} seeded", r.service] for r in data.runs]
 
 
 def _span_rows(data: Seed) -> list[list]:
@@ -195,7 +254,7 @@ def _eval_rows(data: Seed) -> list[list]:
 
 
 def load(client, database: str, data: Seed) -> None:
-    """Insert prices, spans (-> llm_calls via the MV) and evaluations into ``database``."""
+    """Insert prices, spans (-> llm_calls via the MV), evaluations and monitor results into ``database``."""
     for (provider, model), (pin, pout) in PRICES.items():
         client.command(
             f"INSERT INTO `{database}`.model_prices (Provider, Model, CatalogProvider, CatalogModel, "
@@ -205,3 +264,4 @@ def load(client, database: str, data: Seed) -> None:
     client.command(f"SYSTEM RELOAD DICTIONARY `{database}`.model_prices_dict")
     client.insert("otel_traces", _span_rows(data), column_names=SPAN_COLUMNS, database=database)
     client.insert("evaluations", _eval_rows(data), column_names=EVAL_COLUMNS, database=database)
+    client.insert("monitor_results", _monitor_rows(data), column_names=MONITOR_COLUMNS, database=database)

@@ -93,10 +93,11 @@ def test_operations_numbers_match_the_data(seeded):
         [c for c in chat if c.environment == "prod"])
     seconds = (data.time_to - data.time_from).total_seconds()
     assert value(seeded, "operations.json", "Throughput") == pytest.approx(len(calls) / seconds)
-    # p95 of the seeded durations (ClickHouse's quantile is approximate only above 8192 values)
-    p95 = value(seeded, "operations.json", "Latency p95")
-    durations = sorted(c.duration_ns / 1e9 for c in calls)
-    assert durations[int(0.90 * len(durations))] <= p95 <= durations[-1]
+    # the exact p95 in ms (call_stats' quantileExact: the sorted value at index floor(0.95 n)), as a monitor has it
+    durations = sorted(c.duration_ns / 1e6 for c in calls)
+    assert value(seeded, "operations.json", "Latency p95") == pytest.approx(durations[int(0.95 * len(durations))])
+    ttfts = sorted(c.ttft * 1000 for c in calls if c.ttft is not None)
+    assert value(seeded, "operations.json", "Time to first token p95") == pytest.approx(ttfts[int(0.95 * len(ttfts))])
 
 
 def test_requests_by_service_sum_to_the_per_service_counts(seeded):
@@ -174,7 +175,7 @@ def test_quality_numbers_match_the_data(seeded):
     _, _, data = seeded
     ok = data.evals_in_range()
     assert value(seeded, "quality.json", "Pass rate") == pytest.approx(sum(e.passed for e in ok) / len(ok))
-    assert value(seeded, "quality.json", "Violations") == sum(e.passed == 0 for e in ok)
+    assert value(seeded, "quality.json", "Failing answers") == sum(e.passed == 0 for e in ok)
     assert value(seeded, "quality.json", "Evaluated calls") == len({e.call.span_id for e in ok})
     errors = [e for e in data.evals_in_range(status=None) if e.status in ("judge_error", "parse_error")]
     assert value(seeded, "quality.json", "Judge errors") == len(errors)
@@ -189,7 +190,8 @@ def test_quality_numbers_match_the_data(seeded):
         assert table[metric]["pass_rate"] == pytest.approx(sum(e.passed for e in m) / len(m))
         assert table[metric]["avg_score"] == pytest.approx(sum(e.score for e in m) / len(m))
         assert table[metric]["threshold"] == THRESHOLD
-        assert value(seeded, "quality.json", "Violations", metric=[metric]) == sum(e.passed == 0 for e in m)
+        assert table[metric]["failing_answers"] == sum(e.passed == 0 for e in m)
+        assert value(seeded, "quality.json", "Failing answers", metric=[metric]) == sum(e.passed == 0 for e in m)
 
 
 def test_score_histogram_counts_each_score(seeded):
@@ -201,13 +203,15 @@ def test_score_histogram_counts_each_score(seeded):
         assert counts == [want.get(s, 0) for s in range(1, 6)]
 
 
-def test_violations_table_lists_lowest_scores_first_with_trace_links(seeded):
+def test_failing_answers_table_lists_lowest_scores_first_with_trace_links(seeded):
     _, _, data = seeded
-    panel = panel_by_title("quality.json", "Violations (lowest scores first)")
+    panel = panel_by_title("quality.json", "Failing answers (lowest scores first)")
     names, _, rows = run(seeded, panel["targets"][0]["rawSql"])
     scores = [r[names.index("Score")] for r in rows]
     assert scores == sorted(scores) and all(s < THRESHOLD for s in scores)
     assert len(rows) == min(100, sum(e.passed == 0 for e in data.evals_in_range()))
+    lowest = sorted(e.score for e in data.evals_in_range() if not e.passed)[: len(rows)]
+    assert scores == lowest
     link = panel["fieldConfig"]["overrides"][-1]["properties"][0]["value"][0]["url"]
     assert "/d/llmsight-trace/" in link and "var-trace_id=${__value.raw}" in link
 
