@@ -130,8 +130,10 @@ def check(config: ConfigOption = None) -> None:
             console.print(line)
         console.print()
     for name, channel in loaded.file.channels.items():
-        if channel.type == "webhook":  # a webhook URL's path is often its secret (Slack's is): show the host only
-            where = "/".join(channel.url.split("/")[:3]) + "/…"
+        if channel.type == "webhook" and channel.url_env:
+            where = f"the URL in ${channel.url_env} ({channel.format})"
+        elif channel.type == "webhook":  # a webhook URL's path is often its secret (Slack's is): show the host only
+            where = "/".join(channel.url.split("/")[:3]) + f"/… ({channel.format})"
         else:
             where = f"{', '.join(channel.to)} via {channel.host}:{channel.port}"
         console.print(f"channel [bold]{name}[/]: {channel.type} to {where}")

@@ -164,7 +164,12 @@ def test_check_prints_what_it_would_monitor(tmp_path: Path) -> None:
     assert "checkout-quality  service=checkout, environment=production" in out
     assert "cron 0 8 * * * (UTC)" in out and "7d ending 1h before each run" in out
     assert "groundedness" in out and "judge errors <= 20%" in out
-    assert "hooks.slack.com/…" in out and "services/" not in out  # a webhook URL's secret path is not printed
+    assert "channel slack: webhook to the URL in $SLACK_WEBHOOK_URL (slack)" in out
+    (tmp_path / "hook.yaml").write_text(
+        "channels: {hook: {type: webhook, url: 'https://hooks.slack.com/services/T0/B0/s3cret'}}\nmonitors: [{name: a}]"
+    )
+    done = _cli("monitor", "check", "--config", "hook.yaml", cwd=tmp_path)
+    assert "https://hooks.slack.com/… (json)" in done.stdout and "s3cret" not in done.stdout  # the secret path
 
 
 def test_every_yaml_example_in_the_docs_is_a_valid_file() -> None:

@@ -229,6 +229,20 @@ def replace_channel(channel: EmailChannel, **changes: Any) -> EmailChannel:
 # --- webhooks -------------------------------------------------------------------------------
 
 
+def test_webhook_url_from_env(receiver: Any) -> None:
+    hook = receiver()
+    channel = WebhookChannel(type="webhook", url_env="HOOK_URL", format="slack")
+    send_webhook(channel, VIOLATION, {"HOOK_URL": hook.url})
+    assert hook.requests[0][0] == "/hook" and hook.json(0)["blocks"]
+    with pytest.raises(DeliveryError, match="HOOK_URL \\(url_env\\) is not set") as unset:
+        send_webhook(channel, VIOLATION, {})
+    assert unset.value.retry is False
+    with pytest.raises(DeliveryError, match="http:// or https://"):
+        send_webhook(channel, VIOLATION, {"HOOK_URL": "file:///etc/passwd"})
+    with pytest.raises(ValidationError, match="exactly one of url or url_env"):
+        WebhookChannel(type="webhook", url=hook.url, url_env="HOOK_URL")
+
+
 def test_json_webhook_body_and_header_from_env(receiver: Any) -> None:
     hook = receiver()
     channel = _hook(hook.url, headers_env={"Authorization": "HOOK_TOKEN"})

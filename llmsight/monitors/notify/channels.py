@@ -96,13 +96,22 @@ class EmailChannel(BaseModel):
         return self
 
 
+def check_url(value: str) -> str:
+    # Only http(s): urllib would also open file:// and ftp:// URLs, which a monitor file must not reach.
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("url must be an http:// or https:// URL with a host (and no spaces)")
+    return value
+
+
 class WebhookChannel(BaseModel):
     """POST a JSON body (generic, or Slack's incoming-webhook shape) to a URL."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     type: Literal["webhook"]
-    url: str
+    url: str = ""
+    url_env: str = ""  # NAME of an environment variable holding the URL (a Slack URL is its own secret)
     format: Literal["json", "slack"] = "json"
     headers_env: dict[str, str] = Field(default_factory=dict)
     timeout_s: float = Field(10.0, gt=0)
@@ -110,11 +119,30 @@ class WebhookChannel(BaseModel):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        # Only http(s): urllib would also open file:// and ftp:// URLs, which a monitor file must not reach.
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
-            raise ValueError("url must be an http:// or https:// URL with a host (and no spaces)")
-        return value
+        return check_url(value) if value else value
+
+    @field_validator("url_env")
+    @classmethod
+    def _url_env(cls, value: str) -> str:
+        return _check_env_name(value, "url_env") if value else value
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookChannel:
+        if bool(self.url) == bool(self.url_env):
+            raise ValueError("give exactly one of url or url_env (the name of a variable holding the URL)")
+        return self
+
+    def resolve_url(self, env: Mapping[str, str]) -> str:
+        """The URL to post to: ``url``, or the value of ``url_env`` (checked like ``url``) at send time."""
+        if self.url:
+            return self.url
+        value = env.get(self.url_env, "")
+        if not value:
+            raise DeliveryError(f"environment variable {self.url_env} (url_env) is not set", retry=False)
+        try:
+            return check_url(value)
+        except ValueError as exc:
+            raise DeliveryError(f"{self.url_env} (url_env): {exc}", retry=False) from None
 
     @field_validator("headers_env")
     @classmethod

@@ -69,8 +69,9 @@ def send_webhook(
     """
     document = slack_body(alert) if channel.format == "slack" else json_body(alert)
     body = json.dumps(document, allow_nan=False).encode()
-    request = urllib.request.Request(channel.url, data=body, headers=_headers(channel, env), method="POST")
-    host = urlsplit(channel.url).hostname
+    url = channel.resolve_url(env)
+    request = urllib.request.Request(url, data=body, headers=_headers(channel, env), method="POST")
+    host = urlsplit(url).hostname
     try:
         with _opener(ssl_context).open(request, timeout=channel.timeout_s):
             pass
