@@ -69,6 +69,9 @@ class Settings(BaseSettings):
 
     # Monitors
     config: str = Field("", description="Monitor file [default: ./llmsight.yaml if present, else the default monitor]")
+    run_monitors: bool = Field(
+        True, description="serve judges and runs the monitors; false where a `llmsight monitor run` worker does"
+    )
 
     # Evaluator (judge)
     judge_model: str = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
@@ -208,7 +209,7 @@ def run(
             chosen = monitors_named(loaded.file, list(names or []))
         except KeyError as exc:
             raise fail(str(exc.args[0])) from None
-        loaded.file.__dict__["monitors"] = chosen  # run only the named ones (frozen model: replace the list)
+        loaded = replace(loaded, file=loaded.file.model_copy(update={"monitors": chosen}))  # only the named ones
         with Dispatcher(loaded.file.channels) as dispatcher:
             scheduler = _scheduler(settings, loaded, store, dispatcher)
             if once:

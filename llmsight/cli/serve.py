@@ -149,7 +149,7 @@ def serve(
                 f"query      {ep.query or 'disabled'}  (read-only ClickHouse HTTP)\n"
                 f"metrics    {ep.http}/metrics\n"
                 f"evaluator  {evaluator}\n"
-                f"monitors   {len(monitors.file.monitors)} from {monitors.source}",
+                f"monitors   {_monitors_line(settings, monitors)}",
                 title="llmsight collector",
                 subtitle="Ctrl+C to stop",
             )
@@ -181,11 +181,18 @@ def background_jobs(settings, monitors=None) -> list:
             client.close()
 
     jobs.append((15.0, resolve_model_prices))
-    from llmsight.monitors.service import MonitorJobs
+    if settings.run_monitors:  # off where a `llmsight monitor run` worker judges and runs them (compose)
+        from llmsight.monitors.service import MonitorJobs
 
-    # Judging for every monitor's quality signal (with a judge), and each monitor on its schedule.
-    jobs.extend(MonitorJobs(settings, monitors or load_monitor_file(settings)).jobs())
+        # Judging for every monitor's quality signal (with a judge), and each monitor on its schedule.
+        jobs.extend(MonitorJobs(settings, monitors or load_monitor_file(settings)).jobs())
     return jobs
+
+
+def _monitors_line(settings, monitors) -> str:
+    if not settings.run_monitors:
+        return "off here (LLMSIGHT_RUN_MONITORS=false: a `llmsight monitor run` worker runs them)"
+    return f"{len(monitors.file.monitors)} from {monitors.source}"
 
 
 def _monitors_or_exit(settings, config: str | None):  # -> LoadedMonitors

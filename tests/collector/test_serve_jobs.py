@@ -61,3 +61,8 @@ def test_serve_scores_calls_on_a_schedule_with_a_judge(store_url, store_client):
 def test_without_a_judge_prices_and_monitors_run(store_url):
     settings = Settings(clickhouse_url=store_url)
     assert [interval for interval, _ in background_jobs(settings)] == [15.0, 15.0]  # prices, the monitor scheduler
+
+
+def test_monitors_can_be_left_to_a_worker(store_url):
+    settings = Settings(clickhouse_url=store_url, judge_model="judge-test", run_monitors=False)
+    assert [interval for interval, _ in background_jobs(settings)] == [15.0]  # prices only
