@@ -12,7 +12,7 @@ COPY pyproject.toml README* ./
 COPY llmsight ./llmsight
 RUN pip install ".[all]" \
     && useradd --system --uid 10001 --home-dir /var/lib/llmsight --create-home llmsight \
-    && install -d -o llmsight /var/lib/llmsight/spool   # a volume mounted here inherits the owner
+    && install -d -o llmsight /var/lib/llmsight/spool /var/lib/llmsight/grafana-alerting  # volumes inherit the owner
 
 USER llmsight
 WORKDIR /var/lib/llmsight

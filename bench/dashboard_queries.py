@@ -168,11 +168,13 @@ def panel_queries() -> list[tuple[str, str, str]]:
         for p in dash["panels"]:
             for t in p.get("targets", []):
                 out.append((path.stem, p["title"], t["rawSql"]))
-    rules = (REPO / "grafana/provisioning/alerting/rules.yaml.tmpl").read_text()
-    rules = re.sub(r"\$\{LLMSIGHT_\w+:-([^}]*)\}", r"\1", rules)
+    # the alert rules Grafana gets without a monitor file: the default monitor's
     import yaml
 
-    for group in yaml.safe_load(rules)["groups"]:
+    from llmsight.monitors.config import default_monitor_file
+    from llmsight.monitors.grafana_rules import render_rules
+
+    for group in yaml.safe_load(render_rules(default_monitor_file()))["groups"]:
         for rule in group["rules"]:
             out.append(("alert", rule["title"], rule["data"][0]["model"]["rawSql"]))
     return out

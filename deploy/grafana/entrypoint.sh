@@ -1,27 +1,30 @@
 #!/bin/sh
-# Start Grafana with llmsight's provisioning, rendered from the environment.
+# Start Grafana with llmsight's provisioning and the alert rules generated from the monitor file.
 #
-# The provisioning tree is mounted read-only at $LLMSIGHT_PROVISIONING_SRC; it is copied to
-# Grafana's (writable) provisioning path, the alert-rule template is rendered with the
-# LLMSIGHT_ALERT_* variables (Grafana itself does not interpolate a rule's query model), and the
-# contact point is the webhook one when LLMSIGHT_ALERT_WEBHOOK_URL is set, email otherwise.
+# The provisioning tree (datasource, dashboards) is mounted read-only at $LLMSIGHT_PROVISIONING_SRC
+# and copied to Grafana's (writable) provisioning path. The alert rules, contact points and policy
+# come from the one-shot `grafana-rules` service (`llmsight monitor grafana-rules`), which writes
+# them from llmsight.yaml into a volume mounted here at $LLMSIGHT_ALERTING_SRC: the monitors and
+# Grafana's rules are one file, so they cannot disagree.
 set -eu
 
 SRC="${LLMSIGHT_PROVISIONING_SRC:-/etc/llmsight/provisioning}"
+ALERTING="${LLMSIGHT_ALERTING_SRC:-/etc/llmsight/alerting}"
 DST="${GF_PATHS_PROVISIONING:-/etc/grafana/provisioning}"
-AWK_SCRIPT="${LLMSIGHT_RENDER_AWK:-/etc/llmsight/render-env.awk}"
 
-mkdir -p "$DST"
+mkdir -p "$DST/alerting"
 cp -R "$SRC"/. "$DST"/
-awk -f "$AWK_SCRIPT" "$SRC/alerting/rules.yaml.tmpl" > "$DST/alerting/rules.yaml"
-if [ -n "${LLMSIGHT_ALERT_WEBHOOK_URL:-}" ]; then
-    contact=webhook
-else
-    contact=email
+found=0
+for f in "$ALERTING"/*.yaml; do
+    [ -f "$f" ] || continue
+    cp "$f" "$DST/alerting/"
+    found=1
+done
+if [ "$found" = 0 ]; then
+    echo "llmsight: no generated alert rules in $ALERTING (did the grafana-rules service run?)" >&2
+    exit 1
 fi
-awk -f "$AWK_SCRIPT" "$SRC/alerting/contact-point-$contact.yaml.tmpl" > "$DST/alerting/contact-point.yaml"
-rm -f "$DST"/alerting/*.tmpl
-echo "llmsight: provisioning rendered into $DST (contact point: $contact)"
+echo "llmsight: provisioning in $DST (alert rules from $ALERTING)"
 
 if [ "${LLMSIGHT_RENDER_ONLY:-}" = "1" ]; then
     exit 0

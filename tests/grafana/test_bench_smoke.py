@@ -23,4 +23,13 @@ def test_benchmark_smoke_run(tmp_path, via):
     assert "store: 3,000 llm_calls" in out.stdout
     rows = [line for line in (tmp_path / "table.md").read_text().splitlines()[2:] if line.startswith("| ")]
     alert_rows = [r for r in rows if r.startswith("| alert |")]
-    assert len(rows) - len(alert_rows) == len(all_panels()) and len(alert_rows) == 4
+    assert len(rows) - len(alert_rows) == len(all_panels()) and len(alert_rows) == len(default_rules())
+
+
+def default_rules() -> list[dict]:
+    import yaml
+
+    from llmsight.monitors.config import default_monitor_file
+    from llmsight.monitors.grafana_rules import render_rules
+
+    return [r for g in yaml.safe_load(render_rules(default_monitor_file()))["groups"] for r in g["rules"]]

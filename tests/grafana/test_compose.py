@@ -70,9 +70,16 @@ def test_collector_listens_where_it_is_published_and_reaches_clickhouse():
     assert env_of("collector")["LLMSIGHT_JUDGE_MODEL"] == ""  # ...and serve must not judge as well
 
 
+ONE_SHOT = {"grafana-rules"}  # run to completion before what depends on them
+
+
 def test_dependencies_wait_for_health():
     for name, svc in SERVICES.items():
         for dep, cond in svc.get("depends_on", {}).items():
+            if dep in ONE_SHOT:
+                assert cond["condition"] == "service_completed_successfully", (name, dep)
+                assert SERVICES[dep]["restart"] == "no", dep
+                continue
             assert cond["condition"] == "service_healthy", (name, dep)
             assert "healthcheck" in SERVICES[dep], dep
 
@@ -89,7 +96,6 @@ def test_mounted_paths_exist_and_match_the_provisioning():
     assert mounts[provider["options"]["path"]] == "./grafana/dashboards"
     env = env_of("grafana")
     assert mounts[env["LLMSIGHT_PROVISIONING_SRC"]] == "./grafana/provisioning"
-    assert mounts[env["LLMSIGHT_RENDER_AWK"]] == "./deploy/grafana/render-env.awk"
     assert "grafana-clickhouse-datasource" in env["GF_INSTALL_PLUGINS"]
     home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home.startswith(provider["options"]["path"])
@@ -102,9 +108,8 @@ def test_grafana_gets_every_variable_its_provisioning_reads():
     text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
     for var in re.findall(r"\$\{(\w+)\}", text):
         assert var in env, f"datasource reads ${var}, compose does not set it"
-    for tmpl in (PROVISIONING / "alerting").glob("*.tmpl"):
-        for var in re.findall(r"\$\{(LLMSIGHT_\w+)(?::-[^}]*)?\}", tmpl.read_text()):
-            assert var in env, f"{tmpl.name} reads {var}, compose does not pass it through"
+    for var in re.findall(r"\$\{(LLMSIGHT_\w+):-", (REPO / "deploy/grafana/entrypoint.sh").read_text()):
+        assert var in env or var == "LLMSIGHT_RENDER_ONLY", f"the entrypoint reads {var}, compose does not set it"
     # Grafana reaches ClickHouse as the read-only user defined in users.d
     users = (REPO / "deploy/clickhouse/users.d/grafana.xml").read_text()
     assert f"<{env['CLICKHOUSE_USER']}>" in users and "CLICKHOUSE_GRAFANA_PASSWORD" in users
@@ -149,3 +154,44 @@ def test_grafana_user_is_held_to_what_the_query_endpoint_allows():
     assert "<select_from_system_db_requires_grant>true<" in access
     volumes = SERVICES["clickhouse"]["volumes"]
     assert any(v.startswith("./deploy/clickhouse/config.d/access-control.xml:") for v in volumes)
+
+
+def test_grafana_provisions_the_rules_generated_from_the_monitor_file():
+    """grafana-rules writes `llmsight monitor grafana-rules` output into a volume the Grafana entrypoint copies."""
+    rules = SERVICES["grafana-rules"]
+    cmd = rules["command"]
+    assert cmd[:3] == ["llmsight", "monitor", "grafana-rules"] and rules["image"] == SERVICES["collector"]["image"]
+    out = cmd[cmd.index("--out") + 1]
+    mounted = [re.match(r"^(.*?):(/[^:]*)", v).groups() for v in rules["volumes"]]
+    assert default_of(dict((d, s) for s, d in mounted)[rules["working_dir"]]) == "."  # next to docker-compose.yml
+    volume, out_dir = next((s, d) for s, d in mounted if out.startswith(d + "/"))
+    assert volume in COMPOSE["volumes"]
+    assert f"install -d -o llmsight /var/lib/llmsight/spool {out_dir}" in (REPO / "Dockerfile").read_text()
+    graf = SERVICES["grafana"]
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in graf["volumes"]}
+    assert mounts[volume] == env_of("grafana")["LLMSIGHT_ALERTING_SRC"]
+    assert graf["depends_on"]["grafana-rules"]["condition"] == "service_completed_successfully"
+    assert not list((PROVISIONING / "alerting").glob("*")), "alerting comes from the monitor file only"
+
+
+def test_entrypoint_copies_the_generated_rules_beside_the_provisioning(tmp_path):
+    import os
+    import subprocess
+
+    from llmsight.monitors.config import default_monitor_file
+    from llmsight.monitors.grafana_rules import render_rules
+
+    alerting = tmp_path / "alerting-volume"
+    alerting.mkdir()
+    (alerting / "llmsight-rules.yaml").write_text(render_rules(default_monitor_file()))
+    dst = tmp_path / "provisioning"
+    env = {"PATH": os.environ["PATH"], "LLMSIGHT_PROVISIONING_SRC": str(PROVISIONING),
+           "LLMSIGHT_ALERTING_SRC": str(alerting), "GF_PATHS_PROVISIONING": str(dst), "LLMSIGHT_RENDER_ONLY": "1"}
+    subprocess.run(["sh", str(REPO / "deploy/grafana/entrypoint.sh")], env=env, check=True, capture_output=True)
+    files = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file())
+    assert files == ["alerting/llmsight-rules.yaml", "dashboards/dashboards.yaml", "datasources/clickhouse.yaml"]
+    assert yaml.safe_load((dst / "alerting/llmsight-rules.yaml").read_text())["groups"][0]["name"] == "default"
+    # without generated rules Grafana does not start silently without alerts
+    (alerting / "llmsight-rules.yaml").unlink()
+    failed = subprocess.run(["sh", str(REPO / "deploy/grafana/entrypoint.sh")], env=env, capture_output=True, text=True)
+    assert failed.returncode == 1 and "grafana-rules" in failed.stderr
