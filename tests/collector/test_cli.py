@@ -59,7 +59,7 @@ def test_user_mistakes_are_one_line_errors(store_url):
     assert "no trace" in missing.output and "Traceback" not in missing.output
 
     bad_duration = runner.invoke(app, ["calls", "--last", "5x", "--clickhouse-url", store_url])
-    assert bad_duration.exit_code == 2 and "not a duration" in bad_duration.output
+    assert bad_duration.exit_code == 2 and "cannot read duration" in bad_duration.output
 
     bad_url = runner.invoke(app, ["calls", "--clickhouse-url", "mysql://x"])
     assert bad_url.exit_code == 2
