@@ -281,6 +281,11 @@ def _contact_name(channel: str) -> str:
     return f"llmsight-{channel}"
 
 
+def _secret_url(channel: Any) -> str:
+    """``url``, or ``url_env`` as Grafana's provisioning interpolation (the Grafana container needs that variable)."""
+    return channel.url or f"$__env{{{channel.url_env}}}"
+
+
 def contact_points(file: MonitorFile) -> list[dict[str, Any]]:
     """One contact point per channel. Email goes through Grafana's SMTP settings (GF_SMTP_*), not the
     channel's host; webhook headers from ``headers_env`` are not carried over (Grafana's webhook has no
@@ -294,9 +299,9 @@ def contact_points(file: MonitorFile) -> list[dict[str, Any]]:
         if channel.type == "email":
             receiver = {"type": "email", "settings": {"addresses": ";".join(channel.to), "singleEmail": True}}
         elif channel.format == "slack":
-            receiver = {"type": "slack", "settings": {"url": channel.url}}
+            receiver = {"type": "slack", "settings": {"url": _secret_url(channel)}}
         else:
-            receiver = {"type": "webhook", "settings": {"url": channel.url, "httpMethod": "POST"}}
+            receiver = {"type": "webhook", "settings": {"url": _secret_url(channel), "httpMethod": "POST"}}
         receiver = {"uid": _uid("contact", name)[:40], **receiver, "disableResolveMessage": not resolved[name]}
         out.append({"orgId": 1, "name": _contact_name(name), "receivers": [receiver]})
     return out

@@ -185,7 +185,7 @@ def test_window_offset_schedule_and_channels_come_from_the_file():
 channels:
   oncall: {type: email, host: smtp.example.com, from: llmsight@example.com, to: [a@example.com, b@example.com]}
   hook: {type: webhook, url: "https://hooks.example/x"}
-  slack: {type: webhook, url: "https://hooks.slack.com/services/T/B/X", format: slack}
+  slack: {type: webhook, url_env: SLACK_URL, format: slack}
 monitors:
   - name: hourly
     schedule: {cron: "0 * * * *"}
@@ -209,6 +209,7 @@ monitors:
     assert points["llmsight-oncall"]["settings"]["addresses"] == "a@example.com;b@example.com"
     assert points["llmsight-hook"]["settings"]["url"] == "https://hooks.example/x"
     assert points["llmsight-slack"]["type"] == "slack" and points["llmsight-slack"]["disableResolveMessage"]
+    assert points["llmsight-slack"]["settings"]["url"] == "$__env{SLACK_URL}"  # the secret stays in the environment
     (policy,) = doc["policies"]
     routes = [(r["receiver"], r["object_matchers"], r["repeat_interval"]) for r in policy["routes"]]
     assert routes == [("llmsight-oncall", [["monitor", "=", "hourly"]], "7200s"),
