@@ -313,3 +313,41 @@ def monitors(config: ConfigOption = None, clickhouse_url: StoreOption = None) ->
     stale = sorted(set(by_monitor) - {m.name for m in loaded.file.monitors})
     if stale:
         console.print(f"[dim]results also stored for monitors no longer in the file: {', '.join(stale)}[/]")
+
+
+@app.command("grafana-rules")
+def grafana_rules(
+    config: ConfigOption = None,
+    out: Annotated[
+        str | None,
+        typer.Option("--out", help="Write the YAML here (parent directories are made)." + default_note("stdout")),
+    ] = None,
+    contact_points: Annotated[
+        bool,
+        typer.Option(
+            "--contact-points",
+            help="Also make the channels Grafana contact points, for when Grafana instead of llmsight tells people."
+            + default_note("off: llmsight sends notifications"),
+        ),
+    ] = False,
+) -> None:
+    """Grafana alert rules for the monitors: the same questions, targets and windows, as provisioning YAML.
+
+    Example: [bold]llmsight monitor grafana-rules --out grafana/provisioning/alerting/llmsight-rules.yaml[/]
+    """
+    from pathlib import Path
+
+    from llmsight.monitors.grafana_rules import render_rules
+
+    loaded = load(config)
+    text = render_rules(loaded.file, contact_points=contact_points)
+    if not out:
+        typer.echo(text, nl=False)
+        return
+    path = Path(out)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {path}: {exc.strerror or exc}") from None
+    err_console.print(f"wrote {len(loaded.file.monitors)} monitor(s)' alert rules from {loaded.source} to {path}")

@@ -16,9 +16,9 @@ The rules keep the monitors' rules:
   cannot run on a cron; for a cron schedule the interval is the shortest gap between its next runs
   (``0 * * * *`` -> 1h), so Grafana checks at least as often as the monitor, on its own clock.
 
-Channels become contact points (email: Grafana's SMTP settings, ``GF_SMTP_*``; webhook: the URL,
-Slack-format ones as Grafana's Slack integration) and a notification policy routes each monitor's
-alerts (label ``monitor``) to its channels, repeating after its ``repeat_interval``.
+llmsight sends notifications itself; Grafana's rules show the same states in Grafana. Only with
+``contact_points=True`` do the channels also become Grafana contact points (grafana_contacts.py), for a
+deployment where Grafana, instead of llmsight, tells people.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def evaluation_interval(schedule: Schedule) -> int:
     return max(10, int(math.ceil(seconds / 10) * 10))
 
 
-def _uid(*parts: str) -> str:
+def stable_uid(*parts: str) -> str:
     return "llmsight-" + hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
@@ -213,7 +213,7 @@ def rule(monitor: Monitor, check: Check) -> dict[str, Any]:
              "rawSql": check.sql}  # fmt: skip
     evaluator = {"type": "lt" if check.comparison == ">=" else "gt", "params": [check.target]}
     return {
-        "uid": _uid(monitor.name, check.signal, check.metric, check.statistic),
+        "uid": stable_uid(monitor.name, check.signal, check.metric, check.statistic),
         "title": f"{monitor.name}: {_what(check)}",
         "condition": "C",
         "for": "0s",
@@ -277,63 +277,16 @@ def groups(file: MonitorFile) -> list[dict[str, Any]]:
     ]
 
 
-def _contact_name(channel: str) -> str:
-    return f"llmsight-{channel}"
-
-
-def _secret_url(channel: Any) -> str:
-    """``url``, or ``url_env`` as Grafana's provisioning interpolation (the Grafana container needs that variable)."""
-    return channel.url or f"$__env{{{channel.url_env}}}"
-
-
-def contact_points(file: MonitorFile) -> list[dict[str, Any]]:
-    """One contact point per channel. Email goes through Grafana's SMTP settings (GF_SMTP_*), not the
-    channel's host; webhook headers from ``headers_env`` are not carried over (Grafana's webhook has no
-    per-header settings in 11.x), so a receiver that needs them should use llmsight's own notifications."""
-    resolved = {name: False for name in file.channels}
-    for monitor in file.monitors:
-        for name in monitor.notify.channels:
-            resolved[name] |= monitor.notify.send_resolved
-    out = []
-    for name, channel in file.channels.items():
-        if channel.type == "email":
-            receiver = {"type": "email", "settings": {"addresses": ";".join(channel.to), "singleEmail": True}}
-        elif channel.format == "slack":
-            receiver = {"type": "slack", "settings": {"url": _secret_url(channel)}}
-        else:
-            receiver = {"type": "webhook", "settings": {"url": _secret_url(channel), "httpMethod": "POST"}}
-        receiver = {"uid": _uid("contact", name)[:40], **receiver, "disableResolveMessage": not resolved[name]}
-        out.append({"orgId": 1, "name": _contact_name(name), "receivers": [receiver]})
-    return out
-
-
-def policies(file: MonitorFile) -> list[dict[str, Any]]:
-    """Each monitor's alerts (label ``monitor``) to each of its channels, repeated after its repeat_interval.
-
-    The root keeps Grafana's built-in ``grafana-default-email``: a monitor without channels is told
-    no one, as with llmsight's own notifications.
-    """
-    routes = []
-    for monitor in file.monitors:
-        for channel in monitor.notify.channels:
-            routes.append(
-                {
-                    "receiver": _contact_name(channel),
-                    "object_matchers": [["monitor", "=", monitor.name]],
-                    "group_by": ["grafana_folder", "alertname", "monitor", "metric", "statistic"],
-                    "repeat_interval": f"{int(monitor.notify.repeat_interval)}s",
-                    "continue": True,
-                }
-            )
-    return [{"orgId": 1, "receiver": "grafana-default-email", "group_by": ["grafana_folder", "alertname"],
-             "routes": routes}]  # fmt: skip
-
-
-def document(file: MonitorFile) -> dict[str, Any]:
-    """The provisioning document: rule groups, and contact points + policy when the file has channels."""
+def document(file: MonitorFile, *, contact_points: bool = False) -> dict[str, Any]:
+    """The provisioning document: rule groups, and with ``contact_points`` (and channels in the file) contact
+    points and a policy, for a deployment where Grafana rather than llmsight tells people (not both: the same
+    violation would reach them twice)."""
     doc: dict[str, Any] = {"apiVersion": 1, "groups": groups(file)}
-    if file.channels:
-        doc["contactPoints"] = contact_points(file)
+    if contact_points and file.channels:
+        from llmsight.monitors.grafana_contacts import contact_points as points
+        from llmsight.monitors.grafana_contacts import policies
+
+        doc["contactPoints"] = points(file)
         doc["policies"] = policies(file)
     return doc
 
@@ -353,10 +306,12 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 _Dumper.add_representer(str, _str)
 
 
-def render_rules(file: MonitorFile) -> str:
+def render_rules(file: MonitorFile, *, contact_points: bool = False) -> str:
     """Grafana alert-rule provisioning YAML for every monitor in ``file`` (see the module docstring)."""
     header = (
         "# Generated by `llmsight monitor grafana-rules` from the monitor file: do not edit, edit llmsight.yaml.\n"
         "# Each rule: A = the monitor's question (one row per labelled instance), B = last, C = its target.\n"
     )
-    return header + yaml.dump(document(file), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
+    return header + yaml.dump(
+        document(file, contact_points=contact_points), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000
+    )

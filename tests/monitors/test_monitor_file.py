@@ -182,3 +182,17 @@ def test_every_yaml_example_in_the_docs_is_a_valid_file() -> None:
         assert parse_monitor_text(block, "docs/monitors.md").monitors
     example = (Path(__file__).parents[2] / "docs" / "examples" / "llmsight.yaml").read_text()
     assert blocks[0].strip() in example  # the page shows the example file itself
+
+
+def test_grafana_rules_command_writes_the_monitors_rules(tmp_path: Path) -> None:
+    import yaml
+
+    example = Path(__file__).parents[2] / "docs" / "examples" / "llmsight.yaml"
+    done = _cli("monitor", "grafana-rules", "--config", str(example), "--out", "alerting/rules.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    doc = yaml.safe_load((tmp_path / "alerting" / "rules.yaml").read_text())
+    assert [g["name"] for g in doc["groups"]] == ["checkout-quality", "support-bot"]
+    assert "contactPoints" not in doc  # llmsight sends the notifications; Grafana's are opt-in
+    with_points = _cli("monitor", "grafana-rules", "--config", str(example), "--contact-points", cwd=tmp_path)
+    names = [p["name"] for p in yaml.safe_load(with_points.stdout)["contactPoints"]]
+    assert names == ["llmsight-oncall", "llmsight-slack"]
