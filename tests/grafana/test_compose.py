@@ -65,9 +65,16 @@ def test_collector_listens_where_it_is_published_and_reaches_clickhouse():
         assert (store.host, store.port, store.database, store.username) == ("clickhouse", 8123, "otel", "default")
         assert store.password == default_of(env_of("clickhouse")["CLICKHOUSE_PASSWORD"])
     assert "healthz" in " ".join(SERVICES["collector"]["healthcheck"]["test"])
-    assert SERVICES["evaluator"]["command"][:2] == ["llmsight", "evaluate"]
+    assert SERVICES["evaluator"]["command"] == ["llmsight", "monitor", "run"]  # judges and runs the monitors
     assert default_of(env_of("evaluator")["LLMSIGHT_JUDGE_MODEL"])  # the worker needs a judge
     assert env_of("collector")["LLMSIGHT_JUDGE_MODEL"] == ""  # ...and serve must not judge as well
+    assert env_of("collector")["LLMSIGHT_RUN_MONITORS"] == "false"  # nor run (and notify) the monitors twice
+    # the worker and the rules generator read the same monitor file
+    worker, rules = SERVICES["evaluator"], SERVICES["grafana-rules"]
+    assert worker["working_dir"] == rules["working_dir"]
+    assert [v for v in worker["volumes"] if v.endswith(":/etc/llmsight/config:ro")] == [
+        v for v in rules["volumes"] if v.endswith(":/etc/llmsight/config:ro")
+    ]
 
 
 ONE_SHOT = {"grafana-rules"}  # run to completion before what depends on them
