@@ -22,6 +22,7 @@ from llmsight.cli.common import (
     query_client,
     user_errors,
 )
+from llmsight.store.event_content import fill_from_events
 
 
 def calls(
@@ -48,9 +49,9 @@ def calls(
     seconds = parse_duration(last)
     with user_errors():
         client = query_client(make_settings(clickhouse_url=clickhouse_url))
-        rows = client.query(
+        found = client.query(
             "SELECT Timestamp, TraceId, ServiceName, Model, InputTokens, OutputTokens, Cost, Duration / 1e6, "
-            "StatusCode, ErrorType, Prompt FROM llm_calls "
+            "StatusCode, ErrorType, Prompt, SpanId FROM llm_calls "
             "WHERE Timestamp >= now64(9) - toIntervalSecond(%(seconds)s) "
             "AND (%(service)s = '' OR ServiceName = %(service)s) "
             "AND (%(model)s = '' OR Model = %(model)s OR RequestModel = %(model)s) "
@@ -63,7 +64,10 @@ def calls(
                 "errors": errors,
                 "limit": limit,
             },
-        ).result_rows
+        )
+        # a call whose instrumentation sent its prompt as a log event has it there
+        named = fill_from_events(client, client.database, list(found.named_results()))
+        rows = [tuple(r[c] for c in found.column_names[:11]) for r in named]
     console.print(_calls_table(rows, f"LLM calls, last {last}", console.width))
     if not rows:
         console.print(f"no LLM calls in the last {last}; is the app instrumented and sending to `llmsight serve`?")
@@ -156,14 +160,13 @@ def trace(
         spans = list(spans)
         if not spans:
             raise fail(f"no trace {trace_id} in the store")
-        llm = {
-            row["SpanId"]: row
-            for row in client.query(
-                "SELECT SpanId, Model, InputTokens, OutputTokens, Cost, Prompt, Completion, ContextDocuments, "
-                "TimeToFirstChunk FROM llm_calls WHERE TraceId = %(t)s",
-                parameters={"t": trace_id},
-            ).named_results()
-        }
+        calls = client.query(
+            "SELECT TraceId, SpanId, Model, InputTokens, OutputTokens, Cost, Prompt, Completion, ContextDocuments, "
+            "TimeToFirstChunk FROM llm_calls WHERE TraceId = %(t)s",
+            parameters={"t": trace_id},
+        ).named_results()
+        # content sent as log events (not on the span) is shown like content on the span
+        llm = {row["SpanId"]: row for row in fill_from_events(client, client.database, list(calls))}
         scores: dict[str, list[tuple[str, Any, str]]] = {}
         for span_id, metric, score, status in client.query(
             "SELECT SpanId, Metric, Score, Status FROM evaluations FINAL WHERE TraceId = %(t)s ORDER BY Metric",

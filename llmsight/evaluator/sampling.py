@@ -15,6 +15,8 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from llmsight.store.event_content import fill_from_events
+
 FINAL_STATUSES = ("ok", "not_applicable", "parse_error")
 SKIPPED_OPERATIONS = ("embeddings", "create_embeddings", "execute_tool", "retrieval")
 CALL_COLUMNS = (
@@ -84,6 +86,8 @@ def select_candidates(
     workers share the sample without judging a call twice (a second hash, independent of sampling).
 
     Each row carries ``_done``: the metrics already final for it, so the worker judges only the rest.
+    A call whose instrumentation sent its content as log events gets it from there (fill_from_events),
+    so it is judged like one that had it on the span instead of being not_applicable.
     """
     if not plans or rate_basis_points(sample_rate) == 0:
         return []
@@ -120,7 +124,7 @@ def select_candidates(
         done_by_span.setdefault(span_id, set()).add(metric)
     for row in rows:
         row["_done"] = done_by_span.get(row["SpanId"], set())
-    return rows
+    return fill_from_events(client, database, rows)
 
 
 def retrieval_documents(client: Client, database: str, rows: Iterable[dict[str, Any]]) -> dict[str, list[str]]:

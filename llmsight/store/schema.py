@@ -36,6 +36,7 @@ MIGRATIONS: dict[int, list[str]] = {
     5: ["016_otel_logs_event_name.sql"],
     6: ["017_otel_traces_attribute_items.sql", "018_otel_logs_attribute_items.sql"],
     7: ["019_monitor_results.sql"],
+    8: ["020_llm_call_events.sql", "021_llm_call_events_mv.sql"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -47,6 +48,7 @@ TTL_COLUMNS: dict[str, str] = {
     "llm_calls": "toDateTime(Timestamp)",
     "evaluations": "toDateTime(SpanTimestamp)",
     "monitor_results": "toDateTime(RunAt)",
+    "llm_call_events": "toDateTime(Timestamp)",
 }
 
 
@@ -77,6 +79,7 @@ def render(filename: str, store: StoreURL, retention_days: int) -> str:
         ttl_logs=_ttl_clause(TTL_COLUMNS["otel_logs"], retention_days),
         ttl_eval=_ttl_clause(TTL_COLUMNS["evaluations"], retention_days),
         ttl_monitor=_ttl_clause(TTL_COLUMNS["monitor_results"], retention_days),
+        ttl_events=_ttl_clause(TTL_COLUMNS["llm_call_events"], retention_days),
         dict_credentials=credentials,
     )
 

@@ -44,6 +44,8 @@ def test_v1_store_is_migrated_to_the_current_schema(chdb_path, monkeypatch):
     )
     assert client.command("SELECT LogAttributeItems FROM otel_logs WHERE Body = 'c'") == "['gen_ai.system=openai']"
     assert "SpanAttributeItems" in client.command("SHOW CREATE TABLE otel_traces")
+    # content sent as log events has its own table (schema v8), with the store's retention
+    assert "toIntervalDay(30)" in client.command("SHOW CREATE TABLE llm_call_events")
     versions = [r[0] for r in client.query("SELECT Version FROM schema_migrations ORDER BY Version").result_rows]
     assert versions == sorted(schema.MIGRATIONS)
     assert schema.init_schema(client, store).applied == []  # idempotent

@@ -28,6 +28,8 @@ PEER_ENV: dict[str, dict[str, str]] = {
         "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "EVENT_ONLY",
     },
     "openllmetry": {"TRACELOOP_TRACE_CONTENT": "true"},
+    # use_attributes=False: content only in per-message log events (gen_ai.user.message, gen_ai.choice, ...)
+    "openllmetry-events": {"TRACELOOP_TRACE_CONTENT": "true"},
     "openinference": {},
 }
 
@@ -55,11 +57,11 @@ def instrument(peer: str, tracer_provider: Any, logger_provider: Any) -> Callabl
         official = Official()
         official.instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
         return official.uninstrument
-    if peer == "openllmetry":
+    if peer in ("openllmetry", "openllmetry-events"):
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor as OpenLLMetry
 
-        openllmetry = OpenLLMetry()
-        openllmetry.instrument(tracer_provider=tracer_provider)
+        openllmetry = OpenLLMetry(use_attributes=peer == "openllmetry")
+        openllmetry.instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
         return openllmetry.uninstrument
     if peer == "openinference":
         from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInference

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from compat.peer_app import CASES
+from llmsight.store.event_content import fill_from_events
 from llmsight.store.prices import find_price
 
 HERE = Path(__file__).parent
@@ -29,6 +30,7 @@ PEERS: dict[str, str | None] = {
     "official": "opentelemetry.instrumentation.openai_v2",
     "official-events": "opentelemetry.instrumentation.openai_v2",
     "openllmetry": "opentelemetry.instrumentation.openai",
+    "openllmetry-events": "opentelemetry.instrumentation.openai",
     "openinference": "openinference.instrumentation.openai",
 }
 OPENLIT_SKIP = (
@@ -85,13 +87,19 @@ OFFICIAL_GAPS: dict[str, dict[str, Any]] = {
 GAPS: dict[str, dict[str, dict[str, Any]]] = {
     "llmsight": {},
     "official": OFFICIAL_GAPS,
-    # EVENT_ONLY: the messages are in the gen_ai.client.inference.operation.details log record
-    # (otel_logs), not on the span; streams then have no finish reason on the span either
+    # EVENT_ONLY: the messages come in the gen_ai.client.inference.operation.details log record, which
+    # readers join by span id (llm_call_events); streams have no finish reason on the span then
     "official-events": {
-        case: {**OFFICIAL_GAPS.get(case, {}), **CONTENT, **({"FinishReasons": []} if case in STREAMS else {})}
-        for case in CASES
+        case: {**OFFICIAL_GAPS.get(case, {}), **({"FinishReasons": []} if case in STREAMS else {})} for case in CASES
     },
     "openllmetry": {},
+    # use_attributes=False: per-message log events. A stream's gen_ai.choice event is sent after its span
+    # ended, with no span id, so it cannot be joined: no completion; an embeddings call's inputs are one
+    # gen_ai.user.message each, and the prompt is the last of them
+    "openllmetry-events": {
+        **{case: {"Completion": ""} for case in STREAMS},
+        "embeddings": {"Prompt": "beta"},
+    },
     "openinference": {},
 }
 OUTCOMES = {**dict.fromkeys(CASES, "ok"), "error_500": "InternalServerError", "error_429": "RateLimitError"}
@@ -157,6 +165,7 @@ def test_peer_calls_become_llm_calls_rows(peer, collector, store_client):
             parameters={"service": f"compat-{peer}"},
         ).named_results()
     )
+    rows = fill_from_events(store_client, store_client.database, rows)  # what readers see: content sent as events
     assert [r["Operation"] for r in rows] == [expected(peer, case)["Operation"] for case in CASES], [
         r["SpanName"] for r in rows
     ]
