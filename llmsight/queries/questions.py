@@ -8,7 +8,8 @@ A question is ClickHouse SQL with a few placeholders for what differs between co
 * ``{{metrics}}``: which judge metrics (on ``Metric``);
 * ``{{threshold}}``: the per-call threshold of the row's ``Metric`` (a score at or above it passes);
 * ``{{bucket(COLUMN)}}``: the start of COLUMN's time bucket, for questions asked over time
-  (``bucket_s`` seconds wide in ``clickhouse``; Grafana's interval, ``$__timeInterval``, in ``grafana``).
+  (``bucket_s`` seconds wide in ``clickhouse``; Grafana's interval, ``$__timeInterval``, in ``grafana``);
+* ``{{include(NAME)}}``: question NAME's SQL, as a subquery (one definition of, say, priced tokens).
 
 ``clickhouse`` renders them as bound query parameters (``{name:Type}``, bound by the engine, never
 pasted into the text), which ``ask`` fills from its arguments; ``grafana`` renders them as the
@@ -125,6 +126,17 @@ def _bound_literal(value: Any, type_name: str) -> str:
     return f"{value:g}" if isinstance(value, float) else str(int(value))
 
 
+_INCLUDE = re.compile(r"\{\{\s*include\(\s*(\w+)\s*\)\s*\}\}")
+
+
+def _body(name: str, seen: tuple[str, ...] = ()) -> str:
+    """The question's SQL without comment lines, with ``{{include(...)}}`` expanded (no cycles)."""
+    if name in seen:
+        raise ValueError(f"question {name!r} includes itself: {' -> '.join((*seen, name))}")
+    body = "\n".join(line for line in _text(name).splitlines() if not line.lstrip().startswith("--"))
+    return _INCLUDE.sub(lambda m: _body(m.group(1), (*seen, name)).strip(), body)
+
+
 def render(
     name: str,
     dialect: Dialect = "clickhouse",
@@ -146,8 +158,7 @@ def render(
             return _clickhouse(kind, arg, database, filters)
         return _grafana(kind, arg, filters, rule=dialect == "grafana_rule")
 
-    body = "\n".join(line for line in _text(name).splitlines() if not line.lstrip().startswith("--"))
-    sql = _PLACEHOLDER.sub(fill, body).strip()
+    sql = _PLACEHOLDER.sub(fill, _body(name)).strip()
     if dialect == "clickhouse":
         return sql
     given = values or {}

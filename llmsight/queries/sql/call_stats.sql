@@ -1,5 +1,6 @@
 -- Traffic, errors, latency (all calls, as the dashboards), time to first token (calls that have one),
 -- tokens and cost of the calls in the window. Exact quantiles, so a monitor and a panel agree to the digit.
+-- Cost is tokens_by_deployment's (tokens priced per provider and model), not a per-row price lookup.
 SELECT
     count() AS requests,
     sum(IsError) AS errors,
@@ -10,6 +11,6 @@ SELECT
     sum(InputTokens) AS prompt_tokens,
     sum(OutputTokens) AS completion_tokens,
     sum(InputTokens + OutputTokens) AS total_tokens,
-    sum(Cost) AS cost
+    (SELECT sum(cost) FROM ({{include(tokens_by_deployment)}})) AS cost
 FROM {{db}}.llm_calls
 WHERE {{window(Timestamp)}} AND {{filters}}
