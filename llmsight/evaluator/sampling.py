@@ -131,6 +131,10 @@ def retrieval_documents(client: Client, database: str, rows: Iterable[dict[str, 
     """For calls without ContextDocuments: documents of retrieval spans earlier in the same trace.
 
     Returned per SpanId of the call; a retrieval span that started after the call cannot have fed it.
+    Retrieval spans are the GenAI conventions' (``gen_ai.operation.name = retrieval``, documents as one
+    ``gen_ai.retrieval.documents`` JSON attribute) or OpenInference's (``openinference.span.kind =
+    RETRIEVER``, one ``retrieval.documents.N.document.{content,id,score}`` attribute set per document),
+    so a RAG app instrumented either way gets groundedness judged.
     """
     from llmsight.evaluator.inputs import parse_documents
 
@@ -139,22 +143,40 @@ def retrieval_documents(client: Client, database: str, rows: Iterable[dict[str, 
         return {}
     traces = ", ".join(sorted({quote(r["TraceId"]) for r in wanted}))
     result = client.query(
-        f"SELECT TraceId, Timestamp, SpanAttributes['gen_ai.retrieval.documents'] AS docs "
+        f"SELECT TraceId, Timestamp, SpanAttributes['gen_ai.retrieval.documents'] AS docs, "
+        f"mapFilter((k, v) -> startsWith(k, '{OI_DOCUMENTS}'), SpanAttributes) AS oi_docs "
         f"FROM `{database}`.otel_traces WHERE TraceId IN ({traces}) "
-        f"AND SpanAttributes['gen_ai.operation.name'] = 'retrieval' AND docs != '' ORDER BY Timestamp"
+        f"AND (SpanAttributes['gen_ai.operation.name'] = 'retrieval' "
+        f"OR SpanAttributes['openinference.span.kind'] = 'RETRIEVER') "
+        f"AND (docs != '' OR notEmpty(oi_docs)) ORDER BY Timestamp"
     ).result_rows
-    by_trace: dict[str, list[tuple[dt.datetime, str]]] = {}
-    for trace_id, ts, docs in result:
-        by_trace.setdefault(trace_id, []).append((ts, docs))
+    by_trace: dict[str, list[tuple[dt.datetime, list[str]]]] = {}
+    for trace_id, ts, docs, oi_docs in result:
+        parsed = parse_documents(docs) if docs else parse_documents(openinference_documents(oi_docs))
+        by_trace.setdefault(trace_id, []).append((ts, parsed))
     out: dict[str, list[str]] = {}
     for row in wanted:
-        docs: list[str] = []
-        for ts, raw in by_trace.get(row["TraceId"], []):
+        found: list[str] = []
+        for ts, parsed in by_trace.get(row["TraceId"], []):
             if ts <= row["Timestamp"]:
-                docs.extend(parse_documents(raw))
-        if docs:
-            out[row["SpanId"]] = docs
+                found.extend(parsed)
+        if found:
+            out[row["SpanId"]] = found
     return out
+
+
+OI_DOCUMENTS = "retrieval.documents."
+
+
+def openinference_documents(attributes: dict[str, str]) -> list[dict[str, str]]:
+    """OpenInference's flattened documents (``retrieval.documents.N.document.content`` / ``.id``), in N order,
+    as the ``{"id", "content"}`` objects ``parse_documents`` reads; the score is not context."""
+    docs: dict[int, dict[str, str]] = {}
+    for key, value in attributes.items():
+        index, _, field = key.removeprefix(OI_DOCUMENTS).partition(".document.")
+        if index.isdigit() and field in ("content", "id"):
+            docs.setdefault(int(index), {})[field] = value
+    return [docs[i] for i in sorted(docs) if docs[i].get("content")]
 
 
 # The judge a dry run prices when nothing names one: the model the CLI's examples and the demo use.

@@ -175,3 +175,43 @@ def test_openinference_content_is_redacted(collector_factory, store_client):
     ).result_rows
     assert all("jo@example.com" not in json.dumps(attributes) for (attributes,) in raw)
     assert raw[1][0]["embedding.embeddings.0.embedding.vector"] == "[0.125,0.125]"
+
+
+def test_retrieval_documents_are_groundedness_context(app, collector, store_client):
+    """An OpenInference RAG app: a RETRIEVER span (retrieval.documents.N.document.*) before the LLM call in
+    the same trace gives the evaluator its context, so groundedness is judged instead of not_applicable."""
+    from openinference.instrumentation import OITracer, TraceConfig
+    from openinference.semconv.trace import DocumentAttributes, SpanAttributes
+
+    from llmsight.evaluator.config import EvaluatorConfig
+    from llmsight.evaluator.worker import run_once
+    from tests.evaluator.fake_judge import FakeJudge, reply_json
+
+    client, fake, provider = app
+    tracer = OITracer(provider.get_tracer("rag-app"), config=TraceConfig())
+    docs = [("kb-7", "Refunds are accepted within 30 days of delivery.", 0.91), ("kb-2", "Shipping is free.", 0.4)]
+    with tracer.start_as_current_span("rag", openinference_span_kind="chain"):
+        with tracer.start_as_current_span("retrieve", openinference_span_kind="retriever") as span:
+            for i, (doc_id, content, score) in enumerate(docs):
+                prefix = f"{SpanAttributes.RETRIEVAL_DOCUMENTS}.{i}."
+                span.set_attribute(prefix + DocumentAttributes.DOCUMENT_ID, doc_id)
+                span.set_attribute(prefix + DocumentAttributes.DOCUMENT_CONTENT, content)
+                span.set_attribute(prefix + DocumentAttributes.DOCUMENT_SCORE, score)
+        fake.enqueue(chat("Within 30 days of delivery."))
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Refund window?"}])
+    (call,) = calls(collector, store_client, 1)
+    assert call["ContextDocuments"] == ""  # the context is only on the retriever span
+
+    with FakeJudge() as judge:
+        judge.when("Within 30 days of delivery.", reply_json(5, "supported by kb-7"))
+        cfg = EvaluatorConfig(judge_model="gpt-4o-mini", judge_base_url=judge.base_url, judge_api_key="k",
+                              sample_rate=1.0, metrics=("groundedness",), since_s=3600, max_retries=0,
+                              max_calls_per_hour=0, emit_events=False, service="oi-app")
+        summary = run_once(cfg, store_client, store_client.database)
+        (request,) = judge.requests_with("Within 30 days of delivery.")
+    assert summary.not_applicable == 0 and summary.scored == 1, summary
+    sent = json.dumps(request.body)
+    assert "[kb-7] Refunds are accepted within 30 days of delivery." in sent and "[kb-2] Shipping is free." in sent
+    assert sent.index("kb-7") < sent.index("kb-2")  # in the retriever's order
+    (status,) = store_client.query("SELECT Status FROM evaluations FINAL WHERE Metric = 'groundedness'").result_rows
+    assert status == ("ok",)
