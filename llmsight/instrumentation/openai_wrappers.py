@@ -275,10 +275,16 @@ def _begin(
         options = kwargs.get("stream_options")
         if inject and not (isinstance(options, dict) and options.get("include_usage")):
             key = (host, port)
-            if raw_mode is not None:
-                # Never changed, so it shows what the server sends unasked (streams.USAGE_UNASKED).
+            # OpenAI's own endpoints send the usage chunk only when asked (documented); elsewhere it is
+            # unknown until one stream there was seen unchanged.
+            habit = USAGE_UNASKED.get(key, False if official else None)
+            if raw_mode is not None or habit is None:
+                # Never changed, so it shows what the server sends unasked (streams.USAGE_UNASKED). On a
+                # server not yet seen, a usage chunk after an injected include_usage could be the server's
+                # own (some send it always) and hiding it would take it from the app: this stream is sent
+                # as the app wrote it, and the next ones get include_usage if it brought no usage.
                 probe = key
-            elif not USAGE_UNASKED.get(key):
+            elif not habit:
                 call_kwargs = dict(kwargs)
                 call_kwargs["stream_options"] = (
                     {**options, "include_usage": True} if isinstance(options, dict) else {"include_usage": True}

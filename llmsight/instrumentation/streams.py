@@ -25,10 +25,10 @@ USAGE_CHUNK_FIELDS = frozenset(
 )
 
 # Endpoints seen sending the usage chunk unasked, learnt from streams llmsight left unchanged
-# (raw-response streams, ``Invocation.usage_probe``): True = it sends usage anyway, so llmsight
-# neither injects nor hides there (the chunk is the server's, so the app's); False = it did not.
-# Keyed by (host, port). A server's unasked chunk in exactly OpenAI's shape, on a server not seen so,
-# cannot be told from the one llmsight asked for: that one is still hidden.
+# (raw-response streams, and the first stream to an endpoint not seen yet: ``Invocation.usage_probe``):
+# True = it sends usage anyway, so llmsight neither injects nor hides there (the chunk is the server's,
+# so the app's); False = it did not, so a usage-only chunk after an injected include_usage is there
+# because llmsight asked. Keyed by (host, port); OpenAI's and Azure's endpoints start as False.
 USAGE_UNASKED: dict[tuple[str, int], bool] = {}
 
 

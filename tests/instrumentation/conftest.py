@@ -31,6 +31,10 @@ def fake(fake_server: FakeOpenAI) -> FakeOpenAI:
     fake_server.reset()
     fake_server.handler = None
     USAGE_UNASKED.clear()  # what llmsight learnt about the server's streams in earlier tests
+    # The fake server sends the usage chunk only when asked, as OpenAI does: known so, llmsight injects
+    # include_usage from the first stream (an endpoint not seen yet gets one unchanged stream first).
+    host, port = fake_server.base_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    USAGE_UNASKED[(host, int(port))] = False
     return fake_server
 
 

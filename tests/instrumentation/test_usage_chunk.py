@@ -16,6 +16,7 @@ import pytest
 from fake_openai import RecordedRequest, Reply, chat
 
 import llmsight
+from llmsight.instrumentation.streams import USAGE_UNASKED
 
 from .helpers import llm_spans, only_span
 
@@ -223,3 +224,45 @@ def test_empty_body_async(provider, aclient, fake, exporter):
         llmsight.uninstrument()
     assert raw.parse() == ""
     assert only_span(exporter).attributes["gen_ai.request.model"] == "m"
+
+
+def forget_the_server(fake) -> None:
+    """As in a new process: llmsight has seen no stream from the fake server (conftest seeds it as known)."""
+    USAGE_UNASKED.clear()
+
+
+def test_first_stream_to_a_server_that_always_sends_usage_keeps_its_chunk(provider, client, fake, exporter):
+    """No raw-response stream taught llmsight the server's habit: the very first stream must not lose
+    the usage chunk the server sends without being asked (it is the app's; hiding it changed what the app saw)."""
+
+    def call() -> list[dict[str, Any]]:
+        return dump(list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True)))
+
+    fake.handler = server(unasked=True)
+    plain = call()
+    assert plain[-1]["choices"] == [] and plain[-1]["usage"]["total_tokens"] == 21
+    forget_the_server(fake)
+    llmsight.instrument(tracer_provider=provider, stream_usage=True)
+    try:
+        first, second = call(), call()
+    finally:
+        llmsight.uninstrument()
+    assert first == plain and second == plain
+    assert all("stream_options" not in r.body for r in fake.requests[-2:])  # the first taught it: usage comes anyway
+    assert [s.attributes["gen_ai.usage.input_tokens"] for s in llm_spans(exporter)] == [12, 12]
+
+
+def test_first_stream_to_a_new_server_is_unchanged_then_usage_is_injected(provider, client, fake, exporter):
+    fake.handler = server()  # usage only when asked
+    forget_the_server(fake)
+    llmsight.instrument(tracer_provider=provider, stream_usage=True)
+    try:
+        first = list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+        second = list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+    finally:
+        llmsight.uninstrument()
+    assert [r.include_usage for r in fake.requests] == [False, True]
+    assert all(c.choices for c in first + second)  # nothing unasked came; the chunk llmsight asked for is hidden
+    first_span, second_span = llm_spans(exporter)
+    assert "gen_ai.usage.input_tokens" not in first_span.attributes
+    assert second_span.attributes["gen_ai.usage.input_tokens"] == 12
