@@ -106,12 +106,14 @@ def _judge_health(monitor: Monitor) -> list[Check]:
         "judge_outcomes", filters, "if(sum(attempts) = 0, 0, sum(judge_errors) / sum(attempts)) AS judge_errors"
     )
     basis = max(0, min(10000, round(quality.sample_rate * 10000)))
-    judged = _wrap("judge_outcomes", filters, f"if(count() < {len(quality.metrics)}, 0, min(judged_calls))")
-    sampled = _wrap("sampled_calls", filters, "sampled_calls", sample_basis_points=basis)
-    coverage = (
-        f"SELECT least(1, judged / sampled) AS coverage\nFROM (SELECT ({judged}) AS judged, ({sampled}) AS sampled)"
+    coverage = _wrap(
+        "sampled_calls",
+        filters,
+        "judged_calls / sampled_calls AS coverage",
+        where="sampled_calls > 0",
+        sample_basis_points=basis,
+        metric_count=len(quality.metrics),
     )
-    coverage += "\nWHERE sampled > 0"
     return [
         Check("judge_health", "judge", "judge_errors", health.judge_errors_max, "<=", errors),
         Check("judge_health", "judge", "coverage", health.coverage_min, ">=", coverage),

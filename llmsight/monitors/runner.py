@@ -139,11 +139,10 @@ def notify(
             continue
         past = history.get(result.key, History(None, None, None))
         kind = decide(result.state, past, run.run_at, monitor.notify.repeat_interval, monitor.notify.send_resolved)
-        if kind is None:
-            continue
+        if kind is None or not channels:
+            continue  # nothing sent is nothing recorded: channels added later still hear of an open episode
         result.notified = kind
-        if channels:
-            submit(_alert(kind, monitor, run, result, past), channels)
+        submit(_alert(kind, monitor, run, result, past), channels)
 
 
 def run_monitor(

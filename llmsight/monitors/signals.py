@@ -92,14 +92,21 @@ def judge_health(monitor: Monitor, client: Any, database: str, window: Window, j
     filters = target_filters(monitor, metrics=tuple(quality_signal.metrics))
     outcomes = ask(client, database, "judge_outcomes", window.start, window.end, filters)
     basis = max(0, min(10000, round(quality_signal.sample_rate * 10000)))
-    sampled = ask(client, database, "sampled_calls", window.start, window.end, filters, sample_basis_points=basis)
-    sampled_calls = int(sampled[0]["sampled_calls"]) if sampled else 0
+    coverage_row = ask(
+        client,
+        database,
+        "sampled_calls",
+        window.start,
+        window.end,
+        filters,
+        sample_basis_points=basis,
+        metric_count=len(quality_signal.metrics),
+    )[0]
+    sampled_calls, judged = int(coverage_row["sampled_calls"]), int(coverage_row["judged_calls"])
     attempts = sum(int(r["attempts"]) for r in outcomes)
     errors = sum(int(r["judge_errors"]) for r in outcomes)
     error_rate = errors / attempts if attempts else None
-    per_metric = {r["metric"]: int(r["judged_calls"]) for r in outcomes}
-    judged = min((per_metric.get(m, 0) for m in quality_signal.metrics), default=0)
-    coverage = min(1.0, judged / sampled_calls) if sampled_calls else None
+    coverage = judged / sampled_calls if sampled_calls else None
     error_state = OK if attempts == 0 else verdict(error_rate, health.judge_errors_max, "<=", attempts, 1)
     coverage_state = INSUFFICIENT if not sampled_calls else verdict(coverage, health.coverage_min, ">=", 1, 1)
     return [
@@ -112,7 +119,7 @@ def judge_health(monitor: Monitor, client: Any, database: str, window: Window, j
             "<=",
             attempts,
             error_state,
-            f"{errors} of {attempts} judge calls failed (latest attempt per call and metric)",
+            f"{errors} of {attempts} judge calls failed",
         ),
         Result(
             "judge_health",

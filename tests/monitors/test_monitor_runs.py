@@ -127,6 +127,25 @@ def test_only_the_monitor_below_its_target_fires_and_it_resolves_once(store_clie
     ).result_rows
     assert thresholds == [("bank", [4.0]), ("shop", [3.0])]
 
+    # Coverage counts the sampled calls that have a verdict: a monitor sampling half of shop's calls, all of
+    # them judged, is covered 100%, with its half as the sample count (not all judged calls over its sample).
+    from llmsight.monitors import signals
+    from llmsight.monitors.schedule import window_for
+
+    shop_monitor = file.monitor("shop-quality")
+    half = shop_monitor.model_copy(
+        update={"signals": shop_monitor.signals.model_copy(
+            update={"quality": shop_monitor.signals.quality.model_copy(update={"sample_rate": 0.5})})}
+    )  # fmt: skip
+    coverage = next(
+        r for r in signals.judge_health(half, store_client, database, window_for(half, now), "gpt-4o-mini")
+        if r.statistic == "coverage"
+    )
+    sampled = int(store_client.command(
+        f"SELECT count() FROM `{database}`.llm_calls WHERE ServiceName = 'shop' AND cityHash64(SpanId) % 10000 < 5000"
+    ))  # fmt: skip
+    assert (coverage.value, coverage.sample_count) == (1.0 if sampled else None, sampled)
+
     # Within the repeat interval an ongoing violation is not sent again; after it, it is.
     bank_monitor = file.monitor("bank-quality")
     with Dispatcher(file.channels) as dispatcher:
