@@ -136,7 +136,7 @@ def demo(
         f"{result.calls_stored} LLM calls, {result.retrieval_spans} retrievals, {result.spans_stored} spans",
     )
     judged = (
-        f"{result.scored} scores: {result.passed} passed, {result.scored - result.passed} violations, "
+        f"{result.scored} scores: {result.passed} passed, {result.scored - result.passed} failing answers, "
         f"{result.not_applicable} n/a"
     )
     if result.judge_errors:
@@ -151,13 +151,20 @@ def demo(
     last = f"{math.ceil(result.window_s)}s"
     url = settings.clickhouse_url
     report(last=last, service=SERVICE_NAME, model="", worst=1, output="table", clickhouse_url=url)
-    if result.violation_trace_id:
+    if result.monitor_run is not None:
+        from llmsight.cli.monitor import results_table
+
+        run = result.monitor_run
+        console.print()
+        console.rule(f"The default monitor over this window: {run.state.replace('_', ' ')}")
+        console.print(results_table([run]))
+    if result.failing_trace_id:
         console.print()
         console.rule("One request whose answer failed a check")
-        trace(result.violation_trace_id, full=False, clickhouse_url=url)
+        trace(result.failing_trace_id, full=False, clickhouse_url=url)
     console.print()
     console.print(
-        Panel(_next_steps(settings.clickhouse_url, result.violation_trace_id), title="Next steps", expand=False)
+        Panel(_next_steps(settings.clickhouse_url, result.failing_trace_id), title="Next steps", expand=False)
     )
 
 

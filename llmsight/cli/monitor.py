@@ -140,7 +140,7 @@ def check(config: ConfigOption = None) -> None:
         console.print(f"channel [bold]{name}[/]: {channel.type} to {where}")
 
 
-def _results_table(runs: list[Any]) -> Table:
+def results_table(runs: list[Any]) -> Table:
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("monitor", "signal", "metric", "statistic", "value", "target", "samples", "state", "detail"):
         table.add_column(column, overflow="fold")
@@ -214,7 +214,7 @@ def run(
             scheduler = _scheduler(settings, loaded, store, dispatcher)
             if once:
                 runs = _run_now(scheduler, chosen)
-                console.print(_results_table(runs))
+                console.print(results_table(runs))
                 if not dispatcher.flush(60):
                     err_console.print("[yellow]warning:[/] some notifications were still being retried at exit")
                 if any(r.state in ("violation", "error") for r in runs):
@@ -225,7 +225,7 @@ def run(
             console.print(f"running {len(chosen)} monitor(s) from {loaded.source}; Ctrl+C to stop")
             worker = MonitorJobs(settings, loaded, dispatcher=dispatcher)
             try:
-                worker.run_forever(lambda finished: console.print(_results_table([finished])), time.sleep)
+                worker.run_forever(lambda finished: console.print(results_table([finished])), time.sleep)
             except KeyboardInterrupt:
                 return
 

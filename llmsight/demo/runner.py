@@ -56,14 +56,29 @@ class DemoResult:
     not_applicable: int
     judge_errors: int
     judge_note: str  # e.g. why a real judge was replaced by the demo judge
-    violation_trace_id: str | None
+    failing_trace_id: str | None
     elapsed_s: float
     window_s: float  # seconds back from the end that cover this run
     endpoints: dict[str, str | None] = field(default_factory=dict)
+    monitor_run: Any = None  # the default monitor's run over the demo's window (llmsight.monitors.results.Run)
 
     @property
     def failed(self) -> int:
         return sum(self.errors.values())
+
+
+def _run_monitor(client: Any, database: str, judge_model: str, window_s: float) -> Any:
+    """The default monitor (what `serve` runs without a monitor file) once, over the demo's calls and window:
+    its results are stored like any run, so `llmsight monitors` shows them afterwards."""
+    import datetime as dt
+
+    from llmsight.monitors.config import Target, default_monitor_file
+    from llmsight.monitors.runner import JudgeSettings, run_monitor
+
+    (monitor,) = default_monitor_file().monitors
+    monitor = monitor.model_copy(update={"target": Target(service=SERVICE_NAME), "lookback": max(60.0, window_s)})
+    now = dt.datetime.now(dt.timezone.utc)
+    return run_monitor(monitor, client, database, run_at=now, judge=JudgeSettings(judge_model))
 
 
 def choose_judge(mode: str = "auto", env: dict[str, str] | None = None) -> JudgeChoice:
@@ -235,18 +250,21 @@ def run_demo(
                     summary = run_once(config(choice), client, store.database, progress=advance)
                 bars.update(judging, total=max(summary.planned, 1), completed=max(summary.planned, 1))
                 # The drill-down: preferably an answer that is on topic but not grounded (an invented one).
-                violation = client.query(
+                failing = client.query(
                     f"SELECT TraceId FROM evaluations FINAL WHERE {svc} AND Status = 'ok' "
                     f"AND SpanTimestamp >= {since} GROUP BY TraceId "
                     f"HAVING countIf(Metric = 'groundedness' AND Passed = 0) > 0 "
                     f"ORDER BY countIf(Metric = 'relevance' AND Passed = 1) DESC, "
                     f"minIf(Score, Metric = 'groundedness'), max(SpanTimestamp) DESC LIMIT 1"
                 ).result_rows
-                if not violation:
-                    violation = client.query(
+                if not failing:
+                    failing = client.query(
                         f"SELECT TraceId FROM evaluations FINAL WHERE {svc} AND Status = 'ok' AND Passed = 0 "
                         f"AND SpanTimestamp >= {since} ORDER BY Score, SpanTimestamp DESC LIMIT 1"
                     ).result_rows
+                monitor_run = _run_monitor(
+                    client, store.database, JUDGE_MODEL if choice.demo else choice.model, window_s
+                )
             finally:
                 client.close()
     finally:
@@ -273,7 +291,8 @@ def run_demo(
         not_applicable=summary.not_applicable,
         judge_errors=summary.judge_errors + summary.parse_errors,
         judge_note=note,
-        violation_trace_id=violation[0][0] if violation else None,
+        failing_trace_id=failing[0][0] if failing else None,
+        monitor_run=monitor_run,
         elapsed_s=time.monotonic() - started,
         window_s=time.monotonic() - started + 5,
         endpoints=endpoints,

@@ -75,7 +75,7 @@ def test_run_demo_stores_calls_retrievals_context_and_scores(store_url, store_cl
     )
     ok, passed = scores["ok"]
     assert ok == result.scored and passed == result.passed
-    assert 0.5 * ok < passed < ok  # mostly good answers, and real violations
+    assert 0.5 * ok < passed < ok  # mostly good answers, and real failing answers
     assert set(scores) <= {"ok", "not_applicable"}
     failing = dict(
         store_client.query(
@@ -83,9 +83,18 @@ def test_run_demo_stores_calls_retrievals_context_and_scores(store_url, store_cl
         ).result_rows
     )
     assert failing["groundedness"] > 0 and failing["relevance"] > 0
-    assert result.violation_trace_id
-    trace_spans = store_client.command(f"SELECT count() FROM otel_traces WHERE TraceId = '{result.violation_trace_id}'")
+    assert result.failing_trace_id
+    trace_spans = store_client.command(f"SELECT count() FROM otel_traces WHERE TraceId = '{result.failing_trace_id}'")
     assert int(trace_spans) == 3  # answer question > retrieval + chat
+    # the default monitor ran over the demo's window, and its pass rates are the scores' own
+    run = result.monitor_run
+    pass_rates = {r.metric: r.value for r in run.results if r.statistic == "pass_rate" and r.sample_count}
+    assert set(pass_rates) >= {"groundedness", "relevance", "coherence", "fluency"}
+    stored = dict(store_client.query(
+        "SELECT toString(Metric), countIf(Passed = 1) / count() FROM evaluations FINAL "
+        "WHERE Status = 'ok' GROUP BY Metric").result_rows)  # fmt: skip
+    assert pass_rates == pytest.approx({m: stored[m] for m in pass_rates})
+    assert {r.state for r in run.results} <= {"ok", "violation", "insufficient_data"}
 
 
 def test_demo_command_prints_summary_report_trace_and_next_steps(store_url, store_client, monkeypatch):
@@ -95,6 +104,7 @@ def test_demo_command_prints_summary_report_trace_and_next_steps(store_url, stor
     out = result.stdout
     assert "What happened" in out and "25 questions to demo-rag-app" in out
     assert "Quality, last" in out and "groundedness" in out and "Calls, last" in out
+    assert "The default monitor over this window" in out and "pass_rate" in out
     assert "One request whose answer failed a check" in out
     assert "answer question" in out and "retrieval demo-kb" in out and "groundedness: " in out
     assert "Next steps" in out and "llmsight serve" in out and "--clickhouse-url" in out
