@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import llmsight
+from llmsight.instrumentation.streams import USAGE_UNASKED, learn_usage_habit
 from tests.fake_openai import FakeOpenAI, chat, embeddings
 
 
@@ -22,6 +23,10 @@ def test_instrumented_app_to_llm_calls(collector, store_client):
         server.enqueue(chat("Llamas live 15 to 25 years.", usage=(42, 9)))
         server.enqueue(chat("Streamed answer about alpacas.", usage=(30, 6)))
         llmsight.instrument(tracer_provider=provider, stream_usage=True)
+        # The fake server sends the usage chunk only when asked, as OpenAI does. For an endpoint it has not
+        # seen, llmsight learns that from one unchanged stream (docs/instrumentation.md); say it here.
+        host, port = server.base_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        learn_usage_habit((host, int(port)), sent_unasked=False)
         try:
             client = openai.OpenAI(base_url=server.base_url, api_key="test")
 
@@ -44,6 +49,7 @@ def test_instrumented_app_to_llm_calls(collector, store_client):
             texts = answer()
         finally:
             llmsight.uninstrument()
+            USAGE_UNASKED.clear()
     provider.force_flush()
     provider.shutdown()
     collector.wait_until_stored()
