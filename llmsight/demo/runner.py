@@ -185,6 +185,14 @@ def run_demo(
             )
             llmsight.instrument(tracer_provider=provider, stream_usage=True)
             instrumented = True
+            # The demo model sends stream usage only when asked, as OpenAI does: say so, so that llmsight asks
+            # from the first stream instead of learning it from one stream without usage.
+            from urllib.parse import urlsplit
+
+            from llmsight.instrumentation.streams import learn_usage_habit
+
+            parts = urlsplit(model.base_url)
+            learn_usage_habit((parts.hostname or "", parts.port or 80), sent_unasked=False)
             app = DemoApp(model.base_url)
             sending = bars.add_task(f"app: answering {requests} questions", total=requests)
             # A few users at a time, as a real app would serve them (each request is its own trace).
