@@ -191,7 +191,7 @@ def chat_output_json(choices: Iterable[Any], redact: Redact, max_length: int) ->
     pieces: list[str] = []
     for choice in choices:
         message = choice.message
-        if message is None:  # a non-conforming server; record the finish reason only
+        if not hasattr(message, "content"):  # a non-conforming server; record the finish reason only
             pieces.append(_encode({"role": "assistant", "parts": [], "finish_reason": choice.finish_reason or ""}))
             continue
         content = message.content
@@ -225,7 +225,7 @@ def chat_output_messages(choices: Iterable[Any], redact: Redact) -> list[Message
     for choice in choices:
         message = choice.message
         parts: list[Part] = []
-        if message is None:
+        if not hasattr(message, "content"):  # None, or the raw JSON value of a mistyped field
             out.append({"role": "assistant", "parts": parts, "finish_reason": choice.finish_reason or ""})
             continue
         content = message.content
@@ -327,11 +327,20 @@ def responses_finish_reason(response: Any, has_tool_call: bool) -> str:
     return "tool_call" if has_tool_call else "stop"
 
 
+def output_items(response: Any) -> list[Any]:
+    """``Response.output`` items that are objects. The client does not validate responses, so the field
+    is ``None`` when the body lacks it and keeps the raw JSON value (str, dict) when it is mistyped."""
+    output = getattr(response, "output", None)
+    if type(output) is not list:
+        return []
+    return [item for item in output if hasattr(item, "type")]
+
+
 def responses_output_messages(response: Any, redact: Redact) -> tuple[list[Message], str]:
     """``Response.output`` items folded into one assistant message, plus its finish reason."""
     parts: list[Part] = []
     has_tool_call = False
-    for item in response.output or ():
+    for item in output_items(response):
         kind = item.type
         if kind == "message":
             parts.extend(_content_parts(item.content, redact))

@@ -170,45 +170,71 @@ def _id_and_model(response: Any, out: dict[str, Any]) -> None:
         out[A.OPENAI_SERVICE_TIER] = tier
 
 
-def _finish_reasons(choices: Any) -> tuple[str, ...]:
-    return tuple(r if type(r) is str else "" for r in (c.finish_reason for c in choices))
+def _models(value: Any) -> list[Any]:
+    """The model objects in a list field of a response, or none.
+
+    The client builds response objects without validating them (``construct``), so a 200 whose body
+    lacks a field has it as ``None`` (``{"model": "gpt-4"}`` gives ``choices=None``) and a field of
+    the wrong JSON type keeps the raw value (a str, a dict). Such a reply is still the app's valid
+    result: llmsight records what the body has instead of failing on what it lacks.
+    """
+    if type(value) is not list:
+        return []
+    return [item for item in value if isinstance(item, BaseModel)]
+
+
+def _finish_reasons(choices: list[Any]) -> tuple[str, ...]:
+    return tuple(r if type(r) is str else "" for r in (getattr(c, "finish_reason", None) for c in choices))
+
+
+def _usage(response: Any) -> Any:
+    usage = getattr(response, "usage", None)
+    return usage if isinstance(usage, BaseModel) else None
 
 
 def chat_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
     _id_and_model(response, out)
-    choices = response.choices
+    chat_usage(_usage(response), out)
+    raw_choices = getattr(response, "choices", None)
+    if type(raw_choices) is not list:  # no choices in the body: no finish reasons or output to report
+        return
+    choices = _models(raw_choices)
     out[A.FINISH_REASONS] = _finish_reasons(choices)
-    chat_usage(response.usage, out)
     if inv.capture:
         out[A.OUTPUT_MESSAGES] = M.chat_output_json(choices, inv.redact, inv.max_length)
 
 
 def responses_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
     _id_and_model(response, out)
-    responses_usage(response.usage, out)
+    responses_usage(_usage(response), out)
     if inv.capture:
         output, reason = M.responses_output_messages(response, inv.redact)
         out[A.OUTPUT_MESSAGES] = M.to_json(output, inv.max_length)
     else:
-        has_tool = any(item.type in ("function_call", "custom_tool_call") for item in response.output or ())
+        kinds = (getattr(item, "type", None) for item in M.output_items(response))
+        has_tool = any(kind in ("function_call", "custom_tool_call") for kind in kinds)
         reason = M.responses_finish_reason(response, has_tool)
     out[A.FINISH_REASONS] = (str(reason),)
 
 
 def completion_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
     _id_and_model(response, out)
-    out[A.FINISH_REASONS] = _finish_reasons(response.choices)
-    chat_usage(response.usage, out)
+    chat_usage(_usage(response), out)
+    raw_choices = getattr(response, "choices", None)
+    if type(raw_choices) is not list:
+        return
+    choices = _models(raw_choices)
+    out[A.FINISH_REASONS] = _finish_reasons(choices)
     if inv.capture:
-        out[A.OUTPUT_MESSAGES] = M.to_json(M.completion_output_messages(response.choices, inv.redact), inv.max_length)
+        out[A.OUTPUT_MESSAGES] = M.to_json(M.completion_output_messages(choices, inv.redact), inv.max_length)
 
 
 def embeddings_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
     _id_and_model(response, out)
-    chat_usage(response.usage, out)
-    data = response.data
+    chat_usage(_usage(response), out)
+    data = _models(getattr(response, "data", None))
     if data and A.EMBEDDING_DIMENSIONS not in out:
-        embedding = data[0].embedding
+        embedding = getattr(data[0], "embedding", None)
         if isinstance(embedding, list):
             out[A.EMBEDDING_DIMENSIONS] = len(embedding)
 
