@@ -129,11 +129,10 @@ def _alert(kind: str, monitor: Monitor, run: Run, result: Result, history: Histo
     )
 
 
-def notify(
-    monitor: Monitor, run: Run, history: dict[tuple[str, str, str], History], submit: Callable[..., None]
-) -> None:
-    """Decide per result whether this run sends a violation or a resolved message, and hand it over."""
+def notify(monitor: Monitor, run: Run, history: dict[tuple[str, str, str], History]) -> list[Alert]:
+    """Decide per result whether this run sends a violation or a resolved message; marks what it sends."""
     channels = monitor.notify.channels
+    alerts = []
     for result in run.results:
         if result.target is None or not result.comparison:
             continue
@@ -142,7 +141,8 @@ def notify(
         if kind is None or not channels:
             continue  # nothing sent is nothing recorded: channels added later still hear of an open episode
         result.notified = kind
-        submit(_alert(kind, monitor, run, result, past), channels)
+        alerts.append(_alert(kind, monitor, run, result, past))
+    return alerts
 
 
 def run_monitor(
@@ -163,8 +163,12 @@ def run_monitor(
             log.warning("monitor %s: judging its window failed: %s", monitor.name, exc)
     run = compute(monitor, client, database, run_at, judge.model)
     history = load_history(client, database, monitor.name, run_at)
-    notify(monitor, run, history, submit or (lambda alert, channels: None))
+    alerts = notify(monitor, run, history)
+    # Stored first: a run the store cannot keep sends nothing, or a full disk would repeat it every run.
     write_run(client, database, run)
+    for alert in alerts:
+        if submit is not None:
+            submit(alert, monitor.notify.channels)
     return run
 
 

@@ -183,3 +183,18 @@ def test_a_judge_that_answers_500_fires_judge_health(store_client, judge, receiv
     assert health == {"judge_errors": ("violation", 1.0), "coverage": ("violation", 0.0)}
     assert {r.statistic: r.state for r in result.results if r.signal == "quality"} == {"pass_rate": "insufficient_data"}
     assert sorted(b["statistic"] for b in receiver.bodies) == ["coverage", "judge_errors"]
+
+
+def test_a_run_the_store_cannot_keep_sends_nothing(store_client, judge, receiver):
+    """A failed write (here: a table that lost a column) must not notify, or a full disk would repeat it every run."""
+    receiver = receiver()
+    database = store_client.database
+    calls = [Call(service="bank", answer="ANSWER-MEDIUM is Paris.", age_s=300 + i) for i in range(4)]
+    insert_calls(store_client, calls)
+    store_client.command(f"ALTER TABLE `{database}`.monitor_results DROP COLUMN WorstTraceIds")
+    file = parse_monitor_text(monitors_file(receiver.url))
+    with Dispatcher(file.channels) as dispatcher:
+        with pytest.raises(Exception, match="WorstTraceIds"):
+            run(file.monitor("bank-quality"), store_client, database, judge, dt.datetime.now(UTC), dispatcher)
+        assert dispatcher.flush(10)
+    assert receiver.requests == []
