@@ -46,8 +46,12 @@ class Scheduler:
         """Run what is due at ``now``; a monitor's failure is logged and does not stop the others."""
         from llmsight.monitors.runner import judge_for
 
-        client = self.client_factory()
         runs: list[Run] = []
+        try:
+            client = self.client_factory()
+        except Exception as exc:  # the store is down: one line per tick; the monitors run when it is back
+            log.warning("monitors: cannot open the store, no monitor runs now: %s", _first_line(exc))
+            return runs
         try:
             if self.last_run is None:
                 self.last_run = last_run_times(client, self.database)
@@ -55,7 +59,6 @@ class Scheduler:
                 due = last_due(monitor.schedule, now, self.last_run.get(monitor.name))
                 if due is None:
                     continue
-                self.last_run[monitor.name] = due
                 try:
                     run = run_monitor(
                         monitor,
@@ -66,17 +69,24 @@ class Scheduler:
                         judging=self.judging(client) if self.judging else None,
                         submit=self.submit,
                     )
-                except Exception:
-                    log.exception("monitor %s failed to run", monitor.name)
+                except Exception as exc:  # not marked as run: the next tick tries this instant again
+                    log.warning("monitor %s could not run (tried again next tick): %s", monitor.name, _first_line(exc))
                     continue
+                self.last_run[monitor.name] = due
                 runs.append(run)
                 if run.state in ("violation", "error"):
                     log.warning("monitor %s: %s (%s)", monitor.name, run.state, _summary(run))
+        except Exception as exc:
+            log.warning("monitors: cannot read the store, no monitor runs now: %s", _first_line(exc))
         finally:
             close = getattr(client, "close", None)
             if close:
                 close()
         return runs
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
 
 
 def _summary(run: Run) -> str:
