@@ -34,11 +34,12 @@ STATE_STYLE = {"ok": "green", "violation": "bold red", "insufficient_data": "yel
 UTC = dt.timezone.utc
 
 
-def load(config: str | None) -> Any:
-    from llmsight.monitors.loader import MonitorFileError, load_monitors
+def load(config: str | None, settings: Any = None) -> Any:
+    """The monitor file (or the default monitor) as every command sees it; a bad file is its errors and exit 2."""
+    from llmsight.monitors.loader import MonitorFileError, load_for_settings
 
     try:
-        return load_monitors(config)
+        return load_for_settings(settings if settings is not None else make_settings(), config)
     except MonitorFileError as exc:
         for line in str(exc).splitlines():
             err_console.print(f"[bold red]error:[/] {line}")

@@ -120,7 +120,9 @@ def serve(
             tls_cert_file=tls_cert_file,
             tls_key_file=tls_key_file,
         )
-        monitors = _monitors_or_exit(settings, config)
+        from llmsight.cli.monitor import load as load_monitors
+
+        monitors = load_monitors(config, settings)  # a bad file: its errors and exit 2, before anything starts
         try:
             collector = Collector(
                 settings,
@@ -182,10 +184,11 @@ def background_jobs(settings, monitors=None) -> list:
 
     jobs.append((15.0, resolve_model_prices))
     if settings.run_monitors:  # off where a `llmsight monitor run` worker judges and runs them (compose)
+        from llmsight.monitors.loader import load_for_settings
         from llmsight.monitors.service import MonitorJobs
 
         # Judging for every monitor's quality signal (with a judge), and each monitor on its schedule.
-        jobs.extend(MonitorJobs(settings, monitors or load_monitor_file(settings)).jobs())
+        jobs.extend(MonitorJobs(settings, monitors or load_for_settings(settings)).jobs())
     return jobs
 
 
@@ -193,31 +196,6 @@ def _monitors_line(settings, monitors) -> str:
     if not settings.run_monitors:
         return "off here (LLMSIGHT_RUN_MONITORS=false: a `llmsight monitor run` worker runs them)"
     return f"{len(monitors.file.monitors)} from {monitors.source}"
-
-
-def _monitors_or_exit(settings, config: str | None):  # -> LoadedMonitors
-    """The monitor file, or one red line per mistake and exit 2 before anything starts."""
-    from llmsight.monitors.loader import MonitorFileError
-
-    try:
-        return load_monitor_file(settings, config)
-    except MonitorFileError as exc:
-        for line in str(exc).splitlines():
-            err_console.print(f"[bold red]error:[/] {line}")
-        raise typer.Exit(2) from None
-
-
-def load_monitor_file(settings, config: str | None = None):  # -> LoadedMonitors
-    """The monitor file (``--config``, LLMSIGHT_CONFIG or ./llmsight.yaml), else the default monitor built
-    from the evaluator settings serve used before monitor files existed (LLMSIGHT_SAMPLE_RATE,
-    LLMSIGHT_EVALUATOR_METRICS, LLMSIGHT_EVALUATOR_SINCE), so nothing changes silently without a file."""
-    from llmsight.evaluator.config import EvaluatorConfig
-    from llmsight.monitors.loader import load_monitors
-
-    cfg = EvaluatorConfig.from_settings(settings)
-    return load_monitors(
-        config or settings.config, defaults=dict(sample_rate=cfg.sample_rate, metrics=cfg.metrics, lookback=cfg.since_s)
-    )
 
 
 def judge_health_check() -> dict[str, Callable[[], dict[str, Any]]]:

@@ -95,3 +95,15 @@ def load_monitors(
     except OSError as exc:
         raise MonitorFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     return LoadedMonitors(parse_monitor_text(text, str(path)), path)
+
+
+def load_for_settings(settings: Any, config: str | None = None) -> LoadedMonitors:
+    """The monitor file (``config``, else ``settings.config``, else LLMSIGHT_CONFIG or ./llmsight.yaml), or the default
+    monitor built from the evaluator settings serve used before monitor files existed (LLMSIGHT_SAMPLE_RATE,
+    LLMSIGHT_EVALUATOR_METRICS, LLMSIGHT_EVALUATOR_SINCE), so nothing changes silently without a file. Every command
+    (serve, monitor run/check/grafana-rules, monitors) loads through here, so they agree on the default monitor."""
+    from llmsight.evaluator.config import EvaluatorConfig
+
+    cfg = EvaluatorConfig.from_settings(settings)
+    defaults = dict(sample_rate=cfg.sample_rate, metrics=cfg.metrics, lookback=cfg.since_s)
+    return load_monitors(config or getattr(settings, "config", "") or None, defaults=defaults)

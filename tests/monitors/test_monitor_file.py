@@ -135,14 +135,14 @@ def test_invalid_files_name_the_field(case: str) -> None:
     assert str(caught.value).startswith("llmsight.yaml: ")
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "llmsight.cli.main", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(cwd)},
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(cwd), **env},
     )
 
 
@@ -196,3 +196,10 @@ def test_grafana_rules_command_writes_the_monitors_rules(tmp_path: Path) -> None
     with_points = _cli("monitor", "grafana-rules", "--config", str(example), "--contact-points", cwd=tmp_path)
     names = [p["name"] for p in yaml.safe_load(with_points.stdout)["contactPoints"]]
     assert names == ["llmsight-oncall", "llmsight-slack"]
+
+
+def test_without_a_file_every_command_shows_the_default_monitor_serve_runs(tmp_path: Path) -> None:
+    """serve builds the default monitor from the evaluator settings it used before; check must show that one."""
+    done = _cli("monitor", "check", cwd=tmp_path, LLMSIGHT_SAMPLE_RATE="0.25", LLMSIGHT_EVALUATOR_METRICS="coherence")
+    assert done.returncode == 0, done.stderr
+    assert "sample 25% of calls" in done.stdout and "coherence" in done.stdout and "groundedness" not in done.stdout
