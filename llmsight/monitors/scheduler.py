@@ -91,4 +91,9 @@ def _first_line(exc: Exception) -> str:
 
 def _summary(run: Run) -> str:
     bad = [r for r in run.results if r.state in ("violation", "error")]
-    return ", ".join(f"{r.signal}/{r.metric} {r.statistic} {r.state}" for r in bad[:5])
+    # an error says why (e.g. no judge configured); a violation says its value against its target
+    return "; ".join(
+        f"{r.signal}/{r.metric} {r.statistic}: "
+        + (r.detail if r.state == "error" else f"{r.value:.4g} against {r.comparison} {r.target:g}")
+        for r in bad[:5]
+    )

@@ -56,3 +56,16 @@ def test_a_dead_store_is_one_warning_and_no_run(caplog):
         "monitors: cannot open the store, no monitor runs now: connection refused"
     ]
     assert s.last_run is None  # nothing marked as run: it runs once the store is back
+
+
+def test_the_log_line_of_a_run_in_error_says_why(store_url, caplog):
+    file = parse_monitor_text("monitors: [{name: q, signals: {quality: {metrics: [coherence]}}}]")
+    from llmsight.store.client import open_client
+    from llmsight.store.url import parse_store_url
+
+    store = parse_store_url(store_url)
+    s = Scheduler(file, lambda: open_client(store), store.database, JudgeSettings())  # no judge configured
+    with caplog.at_level(logging.WARNING, logger="llmsight.monitors"):
+        (run,) = s.tick(dt.datetime(2026, 12, 4, 10, 7, tzinfo=UTC))
+    assert run.state == "error"
+    assert "judge_health/judge judge_errors: no judge configured: set LLMSIGHT_JUDGE_MODEL" in caplog.text
