@@ -203,3 +203,15 @@ def test_without_a_file_every_command_shows_the_default_monitor_serve_runs(tmp_p
     done = _cli("monitor", "check", cwd=tmp_path, LLMSIGHT_SAMPLE_RATE="0.25", LLMSIGHT_EVALUATOR_METRICS="coherence")
     assert done.returncode == 0, done.stderr
     assert "sample 25% of calls" in done.stdout and "coherence" in done.stdout and "groundedness" not in done.stdout
+
+
+def test_judge_coverage_counts_the_calls_the_evaluator_samples() -> None:
+    """sampled_calls.sql restates sampling.py's rule in SQL: hold the two to the same predicate and exclusions."""
+    from llmsight.evaluator.sampling import SKIPPED_OPERATIONS, sample_predicate
+    from llmsight.queries import render
+
+    sql = render("sampled_calls")
+    assert sample_predicate(0.5).replace("5000", "{sample_basis_points:UInt32}") in sql
+    listed = sql.split("toString(Operation) NOT IN (", 1)[1].split(")", 1)[0]
+    assert sorted(op.strip(" '") for op in listed.split(",")) == sorted(SKIPPED_OPERATIONS)
+    assert "StatusCode != 'Error'" in sql
