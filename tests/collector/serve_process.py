@@ -90,8 +90,10 @@ def start_serve(
             healthy = httpx.get(f"{serve.http}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
             healthy = False
-        # serve.json is written once every listener is up, a moment after /healthz answers
-        if healthy and _serve_json(data).get("query_token"):
+        # serve.json is written once every listener is up, a moment after /healthz answers; a killed serve's
+        # file (with its old token) may still be there, so it must be this process's
+        info = _serve_json(data)
+        if healthy and info.get("query_token") and info.get("pid") == proc.pid:
             return serve
         time.sleep(0.2)
     serve.stop()
