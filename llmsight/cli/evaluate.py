@@ -42,7 +42,8 @@ def _config(settings: Any, **overrides: Any) -> Any:
 
     try:
         cfg = EvaluatorConfig.from_settings(settings, **overrides)
-        load_rubrics(parse_metrics(list(cfg.metrics)), cfg.rubrics_dir)  # fail now, not mid-run
+        # fail now, not mid-run
+        load_rubrics(parse_metrics(list(cfg.metrics), cfg.rubrics_dir or None), cfg.rubrics_dir)
     except (EvaluatorConfigError, UnknownMetricError, RubricError) as exc:
         raise fail(str(exc)) from None
     return cfg
@@ -117,8 +118,9 @@ def evaluate(
         str | None,
         typer.Option(
             "--metrics",
-            help="Comma-separated: groundedness, relevance, coherence, fluency, similarity."
-            + env_default("LLMSIGHT_EVALUATOR_METRICS", "all"),
+            help="Comma-separated: groundedness, relevance, coherence, fluency, similarity; the safety metrics"
+            " harmful_content, prompt_injection; or a metric of your own from --rubrics-dir."
+            + env_default("LLMSIGHT_EVALUATOR_METRICS", "the first five"),
             show_default=False,
         ),
     ] = None,
@@ -183,7 +185,8 @@ def evaluate(
         typer.Option(
             "--rubrics-dir",
             envvar="LLMSIGHT_RUBRICS_DIR",
-            help="Directory of <metric>.md rubrics overriding the built-in ones." + default_note("built-in rubrics"),
+            help="Directory of <metric>.md rubrics (front matter: metric, version, inputs, scale) adding metrics"
+            " by name or overriding the built-in ones." + default_note("built-in rubrics"),
             show_default=False,
         ),
     ] = None,

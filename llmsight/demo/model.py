@@ -127,8 +127,7 @@ class DemoModelServer(BackgroundServer):
         if model == JUDGE_MODEL or judge.is_judge_request(messages):
             with self._lock:
                 self.judge_calls += 1
-            value, reasoning = judge.judge_reply(messages)
-            content = json.dumps({"reasoning": reasoning, "score": value})
+            content = judge.judge_content(messages)
             await asyncio.sleep(0.001)
             return self._reply(body, messages, content, model)
         outcome, latency, pick = self._draw()

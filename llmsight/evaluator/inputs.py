@@ -16,6 +16,17 @@ MAX_FIELD_CHARS = 12_000
 MAX_CONTEXT_CHARS = 24_000
 MAX_TURNS = 12
 
+# The inputs a metric may declare, in the order the judge is shown them, with their section titles:
+# earlier turns and evidence first, then the question and the reference, and the answer being judged
+# last. One fixed order (rather than each rubric's own) keeps every metric's prompt laid out alike.
+INPUT_TITLES: dict[str, str] = {
+    "conversation": "CONVERSATION",
+    "context": "CONTEXT",
+    "question": "QUESTION",
+    "ground_truth": "GROUND TRUTH",
+    "answer": "ANSWER",
+}
+
 
 @dataclass(frozen=True)
 class EvalInputs:

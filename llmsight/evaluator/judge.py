@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from llmsight.evaluator.prompt import SCORE_MARKER
+from llmsight.evaluator.verdict import parse_verdict, verdict_schema
 
 REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 FORMATS = ("json_schema", "json_object", "text")
@@ -51,13 +52,14 @@ class JudgeFatalError(RuntimeError):
 @dataclass
 class JudgeResult:
     status: str  # "ok" | "parse_error" | "judge_error"
-    score: int | None = None
+    score: int | None = None  # 1-5, or 1 pass / 0 fail for a binary metric
     weighted: float | None = None
     reason: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
     latency_ms: float = 0.0
     attempts: int = 1
+    category: str = ""  # a binary metric's category for a fail (e.g. "violence")
 
 
 def is_reasoning_model(model: str) -> bool:
@@ -249,7 +251,9 @@ class Judge:
     def response_format(self) -> str:
         return FORMATS[self._format_level]
 
-    def request_kwargs(self, messages: list[dict]) -> dict[str, Any]:
+    def request_kwargs(
+        self, messages: list[dict], scale: str = "1-5", categories: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
         if self.reasoning:
             kwargs["max_completion_tokens"] = self.max_output_tokens
@@ -258,10 +262,11 @@ class Judge:
             kwargs["max_tokens"] = self.max_output_tokens
         fmt = self.response_format
         if fmt == "json_schema":
-            kwargs["response_format"] = {"type": "json_schema", "json_schema": SCORE_SCHEMA}
+            schema = verdict_schema(categories) if scale == "binary" else SCORE_SCHEMA
+            kwargs["response_format"] = {"type": "json_schema", "json_schema": schema}
         elif fmt == "json_object":
             kwargs["response_format"] = {"type": "json_object"}
-        if self._logprobs:
+        if self._logprobs and scale != "binary":
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = 5
         return kwargs
@@ -297,13 +302,15 @@ class Judge:
             "check LLMSIGHT_JUDGE_MODEL / --judge-model and LLMSIGHT_JUDGE_BASE_URL"
         )
 
-    def score(self, messages: list[dict]) -> JudgeResult:
+    def score(self, messages: list[dict], scale: str = "1-5", categories: tuple[str, ...] = ()) -> JudgeResult:
+        """One judgement. ``scale`` is the metric's (``1-5`` or ``binary``); a binary reply is read as a
+        verdict (score 1 pass / 0 fail) with one of ``categories`` for a fail."""
         import openai
 
         attempt = 0
         while True:
             level = self._format_level
-            kwargs = self.request_kwargs(messages)
+            kwargs = self.request_kwargs(messages, scale, categories)
             started = time.perf_counter()
             try:
                 response = self.client.chat.completions.create(**kwargs, timeout=self.timeout_s)
@@ -342,7 +349,7 @@ class Judge:
                 attempt += 1
                 continue
             latency_ms = (time.perf_counter() - started) * 1000
-            result = self._read(response)
+            result = self._read(response, scale, categories)
             result.latency_ms = latency_ms
             result.attempts = attempt + 1
             return result
@@ -353,7 +360,7 @@ class Judge:
         base = min(self.backoff_s * (2**attempt), self.max_backoff_s)
         return base * (0.75 + random.random() * 0.5)
 
-    def _read(self, response: Any) -> JudgeResult:
+    def _read(self, response: Any, scale: str = "1-5", categories: tuple[str, ...] = ()) -> JudgeResult:
         usage = getattr(response, "usage", None)
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
@@ -371,17 +378,21 @@ class Judge:
                 input_tokens=tokens_in,
                 output_tokens=tokens_out,
             )
-        score, reasoning = parse_reply(content)
+        category = ""
+        if scale == "binary":
+            score, reasoning, category = parse_verdict(content, categories)
+        else:
+            score, reasoning = parse_reply(content)
         if score is None:
             refusal = getattr(choice.message, "refusal", None)
             return JudgeResult(
                 "parse_error",
-                reason=f"no score in judge reply: {(refusal or content)[:500]}",
+                reason=f"no {'verdict' if scale == 'binary' else 'score'} in judge reply: {(refusal or content)[:500]}",
                 input_tokens=tokens_in,
                 output_tokens=tokens_out,
             )
         weighted = None
-        if self.score_mode == "weighted":
+        if self.score_mode == "weighted" and scale != "binary":
             weighted = weighted_score(getattr(choice, "logprobs", None))
         return JudgeResult(
             "ok",
@@ -390,6 +401,7 @@ class Judge:
             reason=reasoning[:2000],
             input_tokens=tokens_in,
             output_tokens=tokens_out,
+            category=category,
         )
 
 

@@ -38,6 +38,12 @@ class MetricStats:
     parse_errors: int
     judge_errors: int
     judge_cost: float
+    scale: str = "1-5"  # or "binary": scores are 1 (pass) and 0 (fail), and avg_score is the pass rate
+    categories: dict[str, int] = field(default_factory=dict)  # failing answers by the judge's category
+
+    @property
+    def binary(self) -> bool:
+        return self.scale == "binary"
 
     @property
     def pass_rate(self) -> float | None:
@@ -63,6 +69,7 @@ class Sample:
     span_id: str
     service: str
     reason: str
+    category: str = ""
 
 
 @dataclass
@@ -146,6 +153,7 @@ def _metric(row: dict[str, Any]) -> MetricStats:
         int(row["parse_errors"]),
         int(row["judge_errors"]),
         float(row["judge_cost"] or 0.0),
+        str(row.get("scale") or "1-5"),
     )
 
 
@@ -207,10 +215,15 @@ def build_report(
     filters = Filters(service=service, model=model)
     report = Report(window_s=window_s)
     report.metrics = [_metric(r) for r in ask(client, database, "quality_by_metric", start, end, filters)]
+    by_metric = {m.metric: m for m in report.metrics}
+    for row in ask(client, database, "failing_categories", start, end, filters):
+        if row["metric"] in by_metric and row["category"]:
+            by_metric[row["metric"]].categories[row["category"]] = int(row["failing"])
     if worst_n > 0:
         worst = ask(client, database, "failing_answers", start, end, filters, per_metric=worst_n)
         report.worst = [
-            Sample(w["metric"], int(w["score"]), w["trace_id"], w["span_id"], w["service"], w["reason"]) for w in worst
+            Sample(w["metric"], int(w["score"]), w["trace_id"], w["span_id"], w["service"], w["reason"], w["category"])
+            for w in worst
         ]
     report.calls = _calls(ask(client, database, "call_stats", start, end, filters)[0])
     violations = ask(client, database, "monitor_violations", start, end, filters)

@@ -19,8 +19,8 @@ from clickhouse_connect.driver.client import Client
 from llmsight.evaluator.config import EvaluatorConfig
 from llmsight.evaluator.inputs import build_inputs
 from llmsight.evaluator.judge import HourlyCap, Judge, JudgeFatalError, JudgeResult, is_reasoning_model, judge_cost
-from llmsight.evaluator.metrics import Metric, parse_metrics
-from llmsight.evaluator.prompt import TEMPLATE_VERSION, build_messages
+from llmsight.evaluator.metrics import SAFETY_METRICS, Metric, available_metrics, parse_metrics
+from llmsight.evaluator.prompt import build_messages, template_version
 from llmsight.evaluator.rubric import Rubric, load_rubric
 from llmsight.evaluator.sampling import retrieval_documents, select_candidates
 
@@ -34,12 +34,14 @@ EVAL_COLUMNS = [
     "Environment",
     "Model",
     "Metric",
+    "Scale",
     "Score",
     "WeightedScore",
     "Threshold",
     "Passed",
     "Status",
     "Reason",
+    "Category",
     "JudgeModel",
     "PromptVersion",
     "JudgeInputTokens",
@@ -127,12 +129,28 @@ def load_rubrics(metrics: list[Metric], rubrics_dir: str = "") -> dict[str, Rubr
     return {m.name: load_rubric(m.name, rubrics_dir or None) for m in metrics}
 
 
+def _with_thresholds(metrics: list[Metric], thresholds: dict[str, float]) -> list[Metric]:
+    """A monitor's per-call thresholds (stored with each score); a binary metric's stays 1 (pass)."""
+    return [m if m.binary else replace(m, threshold=thresholds.get(m.name, m.threshold)) for m in metrics]
+
+
+def safety_metrics(configured: list[Metric], rubrics_dir: str = "") -> list[Metric]:
+    """The safety metrics a flagged call is judged with beyond the configured ones."""
+    names = {m.name for m in configured}
+    known = available_metrics(rubrics_dir or None)
+    return [known[name] for name in SAFETY_METRICS if name not in names and name in known]
+
+
 def plan(client: Client, database: str, cfg: EvaluatorConfig) -> tuple[list[Task], list[dict[str, Any]], int]:
-    """(judge tasks, not_applicable rows, candidate count) for this run; reads only."""
-    thresholds = dict(cfg.thresholds)  # a monitor's per-call thresholds, stored with each score
-    metrics = [replace(m, threshold=thresholds.get(m.name, m.threshold)) for m in parse_metrics(list(cfg.metrics))]
-    rubrics = load_rubrics(metrics, cfg.rubrics_dir)
-    versions = {m.name: rubrics[m.name].prompt_version(TEMPLATE_VERSION) for m in metrics}
+    """(judge tasks, not_applicable rows, candidate count) for this run; reads only.
+
+    A call the collector's pre-screen flagged (``ScreenHits``) is judged with the safety metrics too,
+    whatever the configured list, so a flagged injection or leak always gets a judge's verdict.
+    """
+    metrics = _with_thresholds(parse_metrics(list(cfg.metrics), cfg.rubrics_dir or None), dict(cfg.thresholds))
+    extra = safety_metrics(metrics, cfg.rubrics_dir)
+    rubrics = load_rubrics(metrics + extra, cfg.rubrics_dir)
+    versions = {m.name: rubrics[m.name].prompt_version(template_version(m)) for m in metrics + extra}
     candidates = select_candidates(
         client,
         database,
@@ -146,13 +164,13 @@ def plan(client: Client, database: str, cfg: EvaluatorConfig) -> tuple[list[Task
         limit=cfg.max_spans_per_run,
         shard=cfg.shard_tuple(),
     )
-    needs_context = any("context" in m.requires for m in metrics)
+    needs_context = any("context" in m.requires + m.optional for m in metrics + extra)
     retrieved = retrieval_documents(client, database, candidates) if needs_context else {}
     tasks: list[Task] = []
     skipped: list[dict[str, Any]] = []
     for row in candidates:
         inputs = build_inputs(row, retrieved.get(row["SpanId"], []))
-        for metric in metrics:
+        for metric in metrics + (extra if row.get("ScreenHits") else []):
             if metric.name in row["_done"]:
                 continue
             missing = inputs.missing(metric.requires)
@@ -184,12 +202,14 @@ def eval_row(
         "Environment": row.get("Environment", ""),
         "Model": row.get("Model", ""),
         "Metric": metric.name,
+        "Scale": metric.scale,
         "Score": result.score if ok else None,
         "WeightedScore": result.weighted if ok else None,
         "Threshold": float(metric.threshold),
         "Passed": (1 if result.score >= metric.threshold else 0) if ok else None,
         "Status": result.status,
         "Reason": result.reason[:4000],
+        "Category": result.category if ok else "",
         "JudgeModel": judge_model,
         "PromptVersion": prompt_version,
         "JudgeInputTokens": result.input_tokens,
@@ -325,7 +345,7 @@ def run_once(
                     summary.stopped = f"hourly judge-call cap of {cap.limit} reached"
                     return
                 submitted += 1
-                pending[pool.submit(judge.score, task.messages)] = task
+                pending[pool.submit(judge.score, task.messages, task.metric.scale, task.metric.categories)] = task
 
         fill()
         while pending:

@@ -28,6 +28,8 @@ def test_v1_store_is_migrated_to_the_current_schema(chdb_path, monkeypatch):
     assert (report.version_before, report.version_after) == (1, schema.SCHEMA_VERSION)
     assert report.applied == [f for v in sorted(schema.MIGRATIONS) if v > 1 for f in schema.MIGRATIONS[v]]
     assert client.query("SELECT Score, Environment FROM evaluations").result_rows == [(5, "")]
+    # an old score is a 1-5 score with no category (schema v9: pass/fail metrics and safety categories)
+    assert client.query("SELECT Scale, Category FROM evaluations").result_rows == [("1-5", "")]
     # the contrib exporter's current logs INSERT names EventName (schema v5)
     client.command(
         "INSERT INTO otel_logs (Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, "

@@ -17,13 +17,20 @@ try:
 except ImportError:  # tests/ itself on sys.path (pytest rootdir-relative import)
     from fake_openai import FakeOpenAI, RecordedRequest, Reply, chat, error  # type: ignore[no-redef]
 
-__all__ = ["FakeJudge", "Reply", "chat", "error", "reply_json", "reply_logprobs", "user_text"]
+__all__ = ["FakeJudge", "Reply", "chat", "error", "reply_json", "reply_logprobs", "reply_verdict", "user_text"]
 
 Script = Reply | Callable[[RecordedRequest], Reply]
 
 
 def reply_json(score: int, reasoning: str = "scripted reasoning", **kwargs: Any) -> Callable[[RecordedRequest], Reply]:
     return chat(json.dumps({"reasoning": reasoning, "score": score}), usage=(120, 30), **kwargs)
+
+
+def reply_verdict(
+    verdict: str, category: str = "none", reasoning: str = "scripted"
+) -> Callable[[RecordedRequest], Reply]:
+    """A binary metric's JSON reply: ``verdict`` is "pass" or "fail"."""
+    return chat(json.dumps({"reasoning": reasoning, "verdict": verdict, "category": category}), usage=(120, 30))
 
 
 def reply_logprobs(score: int, probs: dict[str, float]) -> Callable[[RecordedRequest], Reply]:

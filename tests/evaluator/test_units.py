@@ -11,7 +11,7 @@ import pytest
 from llmsight.evaluator.config import EvaluatorConfig, EvaluatorConfigError, parse_duration
 from llmsight.evaluator.inputs import build_inputs, parse_documents
 from llmsight.evaluator.judge import HourlyCap, is_reasoning_model, parse_reply, weighted_score
-from llmsight.evaluator.metrics import METRICS, UnknownMetricError, parse_metrics
+from llmsight.evaluator.metrics import DEFAULT_METRICS, METRICS, SAFETY_METRICS, UnknownMetricError, parse_metrics
 from llmsight.evaluator.prompt import SCORE_MARKER, build_messages, neutralise
 from llmsight.evaluator.rubric import RubricError, load_rubric
 
@@ -68,9 +68,12 @@ def test_reasoning_model_detection():
 
 
 def test_rubrics_have_versions_and_can_be_overridden(tmp_path):
-    for name in METRICS:
+    for name in DEFAULT_METRICS:
         rubric = load_rubric(name)
-        assert rubric.version == "1" and "5:" in rubric.text and "1:" in rubric.text
+        assert rubric.version == "1" and "5:" in rubric.text and "1:" in rubric.text and rubric.scale == "1-5"
+    for name in SAFETY_METRICS:
+        rubric = load_rubric(name)
+        assert rubric.scale == "binary" and rubric.categories and METRICS[name].threshold == 1
     (tmp_path / "fluency.md").write_text("---\nversion: 7\n---\nOur own fluency rubric.")
     custom = load_rubric("fluency", tmp_path)
     assert custom.version == "7" and custom.text == "Our own fluency rubric."
