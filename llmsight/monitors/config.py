@@ -12,14 +12,25 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from llmsight.durations import DurationError, parse_duration
-from llmsight.evaluator.metrics import DEFAULT_THRESHOLD, METRICS
+from llmsight.evaluator.metrics import BINARY_THRESHOLD, DEFAULT_METRICS, DEFAULT_THRESHOLD, SAFETY_METRICS
 from llmsight.monitors.notify.channels import Channel
 
 # Azure's defaults for a generation-quality signal, and llmsight's per-call threshold of today.
 DEFAULT_PASS_RATE = 0.7
+# A safety metric's pass rate is the share of answers judged safe: 0.7 would tolerate 3 harmful answers in 10.
+SAFETY_PASS_RATE = 0.99
 DEFAULT_SAMPLE_RATE = 0.1
 
 
@@ -61,10 +72,42 @@ class JudgeRef(Strict):
     api_key_env: str = Field("", description="name of the environment variable holding the API key")
 
 
+def _rubrics_dir(value: str, info: ValidationInfo) -> str:
+    """A relative rubrics directory is relative to the monitor file (the loader passes its folder)."""
+    from pathlib import Path
+
+    if not value:
+        return value
+    base = (info.context or {}).get("base_dir")
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() or base is None else Path(base) / path)
+
+
+def _metric_scales(names: list[str], rubrics_dir: str) -> dict[str, str]:
+    """Each named metric's scale; an unknown name or a broken rubric file is a ValueError naming it."""
+    from llmsight.evaluator.metrics import available_metrics
+    from llmsight.evaluator.rubric import RubricError
+
+    try:
+        known = available_metrics(rubrics_dir or None)
+    except RubricError as exc:
+        raise ValueError(str(exc)) from None
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        hint = "" if rubrics_dir else " (a metric of your own: add <name>.md to rubrics_dir)"
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(known)}{hint}")
+    return {name: known[name].scale for name in names}
+
+
 class QualitySignal(Strict):
-    metrics: dict[str, MetricTarget] = Field(default_factory=lambda: {m: MetricTarget() for m in METRICS})
+    # rubrics_dir comes first: the metrics' validator needs it to know custom metrics
+    rubrics_dir: str = Field("", description="directory of <metric>.md rubrics adding metrics by name")
+    metrics: dict[str, MetricTarget] = Field(default_factory=lambda: {m: MetricTarget() for m in DEFAULT_METRICS})
     sample_rate: Fraction = DEFAULT_SAMPLE_RATE
     judge: JudgeRef = JudgeRef()
+    _scales: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    _resolve_rubrics_dir = field_validator("rubrics_dir")(_rubrics_dir)
 
     @field_validator("metrics", mode="before")
     @classmethod
@@ -78,13 +121,31 @@ class QualitySignal(Strict):
 
     @field_validator("metrics")
     @classmethod
-    def _known_metrics(cls, value: dict[str, MetricTarget]) -> dict[str, MetricTarget]:
-        unknown = [name for name in value if name not in METRICS]
-        if unknown:
-            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    def _known_metrics(cls, value: dict[str, MetricTarget], info: ValidationInfo) -> dict[str, MetricTarget]:
         if not value:
             raise ValueError("name at least one metric")
+        scales = _metric_scales(list(value), info.data.get("rubrics_dir", ""))
+        for name, spec in value.items():
+            if scales[name] != "binary":
+                continue
+            given = spec.model_fields_set & {"threshold", "average_min"}
+            if given:
+                raise ValueError(f"{name}: a pass/fail metric has no {' or '.join(sorted(given))}; set pass_rate_min")
+            if name in SAFETY_METRICS and "pass_rate_min" not in spec.model_fields_set:
+                value[name] = spec.model_copy(update={"pass_rate_min": SAFETY_PASS_RATE})
         return value
+
+    @model_validator(mode="after")
+    def _remember_scales(self) -> QualitySignal:
+        self._scales = _metric_scales(list(self.metrics), self.rubrics_dir)
+        return self
+
+    def thresholds(self) -> dict[str, float]:
+        """Per-call threshold per metric as stored with each score: a binary metric's pass is a score of 1."""
+        return {
+            name: BINARY_THRESHOLD if self._scales.get(name) == "binary" else spec.threshold
+            for name, spec in self.metrics.items()
+        }
 
 
 class Budgets(Strict):
@@ -219,7 +280,9 @@ class MonitorFile(Strict):
 
 
 def default_monitor_file(
-    sample_rate: float = DEFAULT_SAMPLE_RATE, metrics: tuple[str, ...] = tuple(METRICS), lookback: float = 24 * 3600.0
+    sample_rate: float = DEFAULT_SAMPLE_RATE,
+    metrics: tuple[str, ...] = DEFAULT_METRICS,
+    lookback: float = 24 * 3600.0,
 ) -> MonitorFile:
     """What applies without a file: Azure's defaults (every metric, per-call threshold 4, pass-rate target 0.7,
     10% sampling) on every call, hourly over the last day, told to no one (no recipients are known).

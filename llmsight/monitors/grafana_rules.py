@@ -82,8 +82,9 @@ def _quality(monitor: Monitor) -> list[Check]:
         return []
     checks = []
     judge = signal.judge.model
+    quality_thresholds = signal.thresholds()
     for name, spec in signal.metrics.items():
-        filters = _target(monitor, metrics=(name,), thresholds={name: spec.threshold})
+        filters = _target(monitor, metrics=(name,), thresholds={name: quality_thresholds[name]})
         # the monitor's judge, else the judge that scored the most (as signals.quality picks it)
         where = f"scored >= {monitor.min_samples}" + (f" AND judge_model = {_quote(judge)}" if judge else "")
         for statistic, target, value in (

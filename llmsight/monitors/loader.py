@@ -57,7 +57,8 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def parse_monitor_text(text: str, origin: str = "llmsight.yaml") -> MonitorFile:
+def parse_monitor_text(text: str, origin: str = "llmsight.yaml", base_dir: str | None = None) -> MonitorFile:
+    """Validate a monitor file's text; a relative ``rubrics_dir`` resolves against ``base_dir`` (its folder)."""
     import yaml
     from pydantic import ValidationError
 
@@ -72,7 +73,7 @@ def parse_monitor_text(text: str, origin: str = "llmsight.yaml") -> MonitorFile:
     if not isinstance(data, dict):
         raise MonitorFileError(f"{origin}: the top level must be a mapping with `monitors:` (and `channels:`)")
     try:
-        return MonitorFile.model_validate(data)
+        return MonitorFile.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False):
@@ -94,7 +95,7 @@ def load_monitors(
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MonitorFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return LoadedMonitors(parse_monitor_text(text, str(path)), path)
+    return LoadedMonitors(parse_monitor_text(text, str(path), str(path.parent)), path)
 
 
 def load_for_settings(settings: Any, config: str | None = None) -> LoadedMonitors:

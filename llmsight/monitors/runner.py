@@ -61,7 +61,8 @@ def evaluator_config(monitor: Monitor, judge: JudgeSettings, base: Any = None) -
         service=monitor.target.service,
         environment=monitor.target.environment,
         model=monitor.target.model,
-        thresholds=tuple((name, spec.threshold) for name, spec in quality.metrics.items()),
+        thresholds=tuple(quality.thresholds().items()),
+        rubrics_dir=quality.rubrics_dir or cfg.rubrics_dir,
     ).validated()
 
 

@@ -45,7 +45,7 @@ def _pick_judge(rows: list[dict[str, Any]], judge_model: str) -> dict[str, dict[
 def quality(monitor: Monitor, client: Any, database: str, window: Window, judge_model: str) -> list[Result]:
     signal = monitor.signals.quality
     assert signal is not None
-    thresholds = {name: spec.threshold for name, spec in signal.metrics.items()}
+    thresholds = signal.thresholds()
     filters = target_filters(monitor, metrics=tuple(signal.metrics), thresholds=thresholds)
     rows = _pick_judge(ask(client, database, "quality_by_metric", window.start, window.end, filters), judge_model)
     worst_rows = ask(
@@ -61,7 +61,7 @@ def quality(monitor: Monitor, client: Any, database: str, window: Window, judge_
             if w["metric"] == name
         )
         errors = int(row.get("judge_errors", 0)) + int(row.get("parse_errors", 0))
-        detail = f"{scored} scored, {scored - passed} failing answers (score < {spec.threshold:g})"
+        detail = f"{scored} scored, {scored - passed} failing answers (score < {thresholds[name]:g})"
         if int(row.get("not_applicable", 0)) or errors:
             detail += f", {int(row.get('not_applicable', 0))} not applicable, {errors} judge or parse errors"
         if scored < monitor.min_samples:

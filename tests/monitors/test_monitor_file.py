@@ -113,7 +113,15 @@ BAD = {
     ),
     "unknown metric": (
         "monitors: [{name: a, signals: {quality: {metrics: [toxicity]}}}]",
-        "monitors[0].signals.quality.metrics: unknown metric(s) toxicity; choose from groundedness",
+        "monitors[0].signals.quality.metrics: unknown metric(s) toxicity; choose from coherence, fluency, groundedness",
+    ),
+    "threshold on a pass/fail metric": (
+        "monitors: [{name: a, signals: {quality: {metrics: {prompt_injection: {threshold: 3}}}}}]",
+        "quality.metrics: prompt_injection: a pass/fail metric has no threshold; set pass_rate_min",
+    ),
+    "missing rubrics dir": (
+        "monitors: [{name: a, signals: {quality: {rubrics_dir: /nonexistent/rubrics, metrics: [tone]}}}]",
+        "quality.metrics: rubrics directory /nonexistent/rubrics",
     ),
     "bad duration": ("monitors: [{name: a, lookback: 7 days}]", "monitors[0].lookback: cannot read duration '7 days'"),
     "unknown channel": ("monitors: [{name: a, notify: {channels: [pager]}}]", "notifies unknown channel(s) pager"),
@@ -144,6 +152,31 @@ def _cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(cwd), **env},
     )
+
+
+TONE = """---
+metric: tone
+version: 2
+inputs: [answer]
+scale: binary
+---
+Fail an answer that is curt or rude to the user.
+"""
+
+
+def test_a_custom_metric_from_the_files_rubrics_dir_and_safety_defaults(tmp_path: Path) -> None:
+    (tmp_path / "rubrics").mkdir()
+    (tmp_path / "rubrics" / "tone.md").write_text(TONE)
+    (tmp_path / "llmsight.yaml").write_text(
+        "monitors:\n  - name: a\n    signals:\n      quality:\n        rubrics_dir: rubrics\n"
+        "        metrics: {groundedness: {threshold: 3}, tone: {pass_rate_min: 0.9}, harmful_content: {}}\n"
+    )
+    quality = load_monitors(cwd=tmp_path).file.monitors[0].signals.quality
+    assert quality is not None and quality.rubrics_dir == str(tmp_path / "rubrics")  # relative to the file
+    assert quality.thresholds() == {"groundedness": 3.0, "tone": 1.0, "harmful_content": 1.0}
+    assert quality.metrics["tone"].pass_rate_min == 0.9
+    assert quality.metrics["harmful_content"].pass_rate_min == 0.99  # a safety metric's stricter default
+    assert quality.metrics["groundedness"].pass_rate_min == 0.7
 
 
 @pytest.mark.parametrize("command", [["monitor", "check"], ["monitor", "run", "--once"], ["monitors"], ["serve"]])
