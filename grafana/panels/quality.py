@@ -30,9 +30,12 @@ def _quality(select: str) -> str:
     return from_question("quality_by_metric", select)
 
 
-def _by_metric_over_time(column: str) -> str:
+def _by_metric_over_time(column: str, where: str = "") -> str:
     return from_question(
-        "quality_over_time", f"time, metric AS Metric, {column}", where="scored > 0", order_by="time, Metric"
+        "quality_over_time",
+        f"time, metric AS Metric, {column}",
+        where="scored > 0" + (f" AND {where}" if where else ""),
+        order_by="time, Metric",
     )
 
 
@@ -93,9 +96,10 @@ def quality() -> dict:
         table(
             lay,
             "Per metric",
-            "For each metric and judge: average score, threshold, pass rate and failing answers.",
+            "For each metric and judge: average score, threshold, pass rate and failing answers (a pass/fail "
+            "metric's scale is binary: its scores are 1 and 0, so its average is its pass rate).",
             _quality(
-                "metric AS Metric, judge_model AS judge, scored, average_score AS avg_score, threshold, "
+                "metric AS Metric, judge_model AS judge, scale, scored, average_score AS avg_score, threshold, "
                 "passed / nullIf(scored, 0) AS pass_rate, scored - passed AS failing_answers, not_applicable, "
                 "parse_errors + judge_errors AS errors"
             ),
@@ -110,8 +114,8 @@ def quality() -> dict:
         timeseries(
             lay,
             "Average score by metric",
-            "Is answer quality (1-5) drifting?",
-            _by_metric_over_time("average_score AS avg_score"),
+            "Is answer quality (1-5) drifting? (Pass/fail metrics are on the pass rate chart.)",
+            _by_metric_over_time("average_score AS avg_score", where="scale = '1-5'"),
             "none",
             display_name="${__field.labels.Metric}",
         ),
@@ -139,12 +143,23 @@ def quality() -> dict:
         barchart(
             lay,
             "Score histogram",
-            "How are scores 1-5 distributed per metric?",
+            "How are scores 1-5 distributed per 1-5 metric?",
             f"""SELECT Metric, countIf(Score = 1) AS `1`, countIf(Score = 2) AS `2`, countIf(Score = 3) AS `3`,
   countIf(Score = 4) AS `4`, countIf(Score = 5) AS `5`
-FROM {EV} WHERE {E} AND Status = 'ok'
+FROM {EV} WHERE {E} AND Status = 'ok' AND Scale = '1-5'
 GROUP BY Metric ORDER BY Metric""",
             "Metric",
+        ),
+        table(
+            lay,
+            "Failing pass/fail checks by category",
+            "Which harm or injection categories did the judge name for failing answers (harmful_content, "
+            "prompt_injection and your own pass/fail metrics)?",
+            from_question(
+                "failing_categories",
+                "metric AS Metric, if(category = '', '(none named)', category) AS Category, failing",
+                order_by="Metric, failing DESC, Category",
+            ),
         ),
         timeseries(
             lay,

@@ -127,9 +127,9 @@ def report(
         quality.add_row(
             m.metric,
             *([] if one_judge else [m.judge_model]),
-            _fmt(m.avg_score),
+            "-" if m.binary else _fmt(m.avg_score),
             _pct(m.pass_rate),
-            f"{m.threshold:g}",
+            "pass/fail" if m.binary else f"{m.threshold:g}",
             str(m.failing_answers),
             str(m.scored),
             str(m.not_applicable),
@@ -137,9 +137,13 @@ def report(
             f"${m.judge_cost:,.4f}",
         )
     quality.caption = (
-        "avg: mean score 1-5; pass: scored at or above thr; failing: answers below thr; "
-        "errors: parse + judge errors; cost: judge's"
+        "avg: mean score 1-5; pass: scored at or above thr (pass/fail metrics: judged pass); failing: answers "
+        "below thr; errors: parse + judge errors; cost: judge's"
     )
+    categories = [f"{m.metric}: " + ", ".join(f"{c} {n}" for c, n in m.categories.items()) for m in rep.metrics
+                  if m.categories]  # fmt: skip
+    if categories:
+        quality.caption += "\nfailing by category: " + "; ".join(categories)
     if not rep.metrics:
         quality.caption = (
             "no evaluations in this window (run `llmsight evaluate`, or set LLMSIGHT_JUDGE_MODEL for serve)"
@@ -148,6 +152,7 @@ def report(
     if rep.monitors:
         console.print(_monitor_table(rep, last))
     if rep.worst:
+        binary = {m.metric for m in rep.metrics if m.binary}
         samples = Table(title="Worst samples (llmsight trace ID shows one)", box=box.SIMPLE_HEAD)
         samples.add_column("metric", no_wrap=True)
         samples.add_column("score", justify="right", no_wrap=True)
@@ -155,7 +160,8 @@ def report(
         samples.add_column("judge's reason", overflow="fold", ratio=1)
         for s in rep.worst:
             reason = s.reason[:160] + ("…" if len(s.reason) > 160 else "")
-            samples.add_row(s.metric, str(s.score), s.trace_id[:12], reason)
+            score = ("fail" + (f" ({s.category})" if s.category else "")) if s.metric in binary else str(s.score)
+            samples.add_row(s.metric, score, s.trace_id[:12], reason)
         console.print(samples)
     calls = rep.calls
     ops = Table(title=f"Calls, last {last}")

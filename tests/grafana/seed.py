@@ -24,12 +24,15 @@ PRICES = {("openai", "gpt-4o-mini"): (0.15, 0.60), ("openai", "gpt-4o"): (2.50, 
 CACHE_READ_FACTOR = 0.5  # cached prompt tokens cost half the input price
 METRICS = ["groundedness", "relevance"]
 THRESHOLD = 3.0
+# A pass/fail safety metric beside the 1-5 ones: score 1 is safe, 0 harmful with the judge's category.
+SAFETY_METRIC = "harmful_content"
+HARM_CATEGORIES = ["hate", "violence", "self_harm"]
 
 SPAN_COLUMNS = ["Timestamp", "TraceId", "SpanId", "ParentSpanId", "SpanName", "SpanKind", "ServiceName",
                 "ResourceAttributes", "ScopeName", "SpanAttributes", "Duration", "StatusCode", "StatusMessage"]
 EVAL_COLUMNS = ["SpanTimestamp", "TraceId", "SpanId", "ServiceName", "Model", "Metric", "Score", "WeightedScore",
                 "Threshold", "Passed", "Status", "Reason", "JudgeModel", "PromptVersion", "JudgeInputTokens",
-                "JudgeOutputTokens", "JudgeCost", "JudgeLatencyMs", "EvaluatedAt"]
+                "JudgeOutputTokens", "JudgeCost", "JudgeLatencyMs", "EvaluatedAt", "Scale", "Category"]
 
 
 @dataclass
@@ -64,10 +67,19 @@ class Evaluation:
     score: int | None
     status: str
     judge_cost: float
+    category: str = ""
+
+    @property
+    def binary(self) -> bool:
+        return self.metric == SAFETY_METRIC
+
+    @property
+    def threshold(self) -> float:
+        return 1.0 if self.binary else THRESHOLD
 
     @property
     def passed(self) -> int | None:
-        return None if self.score is None else int(self.score >= THRESHOLD)
+        return None if self.score is None else int(self.score >= self.threshold)
 
 
 @dataclass
@@ -156,6 +168,12 @@ def build(now: datetime | None = None, n_traces: int = 300, seed: int = 7) -> Se
             else:
                 data.evaluations.append(Evaluation(c, metric, rng.randint(1, 5), "ok", 0.0003))
     _monitor_runs(data, rng)
+    safety = random.Random(seed + 1)  # its own stream: the rows above stay as they were
+    for c in data.calls[::3]:
+        if not c.error:
+            harmful = safety.random() < 0.15
+            category = HARM_CATEGORIES[safety.randrange(len(HARM_CATEGORIES))] if harmful else ""
+            data.evaluations.append(Evaluation(c, SAFETY_METRIC, 0 if harmful else 1, "ok", 0.0001, category))
     return data
 
 
@@ -239,9 +257,9 @@ def _eval_rows(data: Seed) -> list[list]:
     for e in data.evaluations:
         c = e.call
         rows.append([c.ts, c.trace_id, c.span_id, c.service, c.model, e.metric, e.score,
-                     None if e.score is None else float(e.score), THRESHOLD, e.passed, e.status,
-                     f"judge says {e.score}" if e.score else "", "gpt-4o-mini", "v1", 400, 40, e.judge_cost,
-                     800.0, evaluated_at])
+                     None if e.score is None else float(e.score), e.threshold, e.passed, e.status,
+                     f"judge says {e.score}" if e.score is not None else "", "gpt-4o-mini", "v1", 400, 40,
+                     e.judge_cost, 800.0, evaluated_at, "binary" if e.binary else "1-5", e.category])
     # A stale duplicate of the first scored row (older EvaluatedAt, opposite verdict): ReplacingMergeTree
     # keeps the newer one, so dashboards that read with FINAL must not count it.
     first = next(e for e in data.evaluations if e.status == "ok")
@@ -249,7 +267,7 @@ def _eval_rows(data: Seed) -> list[list]:
     c = first.call
     rows.append([c.ts, c.trace_id, c.span_id, c.service, c.model, first.metric, stale, float(stale), THRESHOLD,
                  int(stale >= THRESHOLD), "ok", "stale", "gpt-4o-mini", "v1", 400, 40, first.judge_cost, 800.0,
-                 evaluated_at - timedelta(hours=1)])
+                 evaluated_at - timedelta(hours=1), "1-5", ""])
     return rows
 
 

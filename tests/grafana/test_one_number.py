@@ -11,7 +11,7 @@ from llmsight.monitors.schedule import Window
 from llmsight.monitors.signals import operations, quality, tokens
 from llmsight.queries import Filters, ask
 
-from .seed import METRICS, THRESHOLD
+from .seed import METRICS, SAFETY_METRIC, THRESHOLD
 from .test_panel_queries import panel_by_title, run, value
 
 SERVICE = "chat-api"  # a target, so the filters (monitor literals / dashboard variables) are exercised too
@@ -23,8 +23,8 @@ def monitor() -> Monitor:
         "target": {"service": SERVICE},
         "min_samples": 1,
         "signals": {
-            "quality": {"metrics": {m: {"threshold": THRESHOLD, "average_min": 3, "pass_rate_min": 0.5}
-                                    for m in METRICS}},
+            "quality": {"metrics": {**{m: {"threshold": THRESHOLD, "average_min": 3, "pass_rate_min": 0.5}
+                                       for m in METRICS}, SAFETY_METRIC: {}}},
             "operations": {"error_rate_max": 0.1, "latency_p95_ms_max": 1000},
             "tokens": {"budgets": {"cost": 1.0, "per_deployment": True}},
         },
@@ -51,10 +51,14 @@ def test_pass_rate_and_average_score_per_metric(seeded, window):
     got = results(quality(monitor(), client, database, window, judge_model=""))
     names, rows = table(seeded, "quality.json", "Per metric")
     panel = {r[0]: dict(zip(names, r, strict=True)) for r in rows}
-    assert set(panel) == set(METRICS)
+    assert set(panel) == {*METRICS, SAFETY_METRIC}
     for metric in METRICS:
         assert got[(metric, "pass_rate")] == panel[metric]["pass_rate"]
         assert got[(metric, "average_score")] == panel[metric]["avg_score"]
+    # a pass/fail metric: the same pass rate (its threshold is 1 whatever the file says), no average target
+    assert panel[SAFETY_METRIC]["scale"] == "binary" and panel[SAFETY_METRIC]["threshold"] == 1
+    assert got[(SAFETY_METRIC, "pass_rate")] == panel[SAFETY_METRIC]["pass_rate"] < 1
+    assert (SAFETY_METRIC, "average_score") not in got
 
 
 def test_error_rate_and_latency_p95(seeded, window):

@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import all_panels, context_for, load_dashboards
 from .macros import expand
-from .seed import METRICS, THRESHOLD
+from .seed import HARM_CATEGORIES, METRICS, SAFETY_METRIC, THRESHOLD
 
 NUMERIC_PREFIXES = ("UInt", "Int", "Float", "Decimal", "Nullable(UInt", "Nullable(Int", "Nullable(Float")
 PANELS = all_panels()
@@ -201,6 +201,16 @@ def test_score_histogram_counts_each_score(seeded):
         metric, counts = row[0], list(row[1:])
         want = Counter(e.score for e in data.evals_in_range(metric=metric))
         assert counts == [want.get(s, 0) for s in range(1, 6)]
+    assert SAFETY_METRIC not in {row[0] for row in rows}  # pass/fail scores are not on a 1-5 histogram
+
+
+def test_failing_pass_fail_checks_are_counted_by_the_judges_category(seeded):
+    _, _, data = seeded
+    panel = panel_by_title("quality.json", "Failing pass/fail checks by category")
+    _, _, rows = run(seeded, panel["targets"][0]["rawSql"])
+    got = {(m, c): n for m, c, n in rows if m == SAFETY_METRIC}
+    want = Counter((e.metric, e.category) for e in data.evals_in_range(metric=SAFETY_METRIC) if not e.passed)
+    assert got == dict(want) and len(want) == len(HARM_CATEGORIES)
 
 
 def test_failing_answers_table_lists_lowest_scores_first_with_trace_links(seeded):

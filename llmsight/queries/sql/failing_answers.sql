@@ -8,7 +8,8 @@ SELECT
     TraceId AS trace_id,
     SpanId AS span_id,
     toString(ServiceName) AS service,
-    Reason AS reason
+    Reason AS reason,
+    toString(Category) AS category
 FROM {{db}}.evaluations FINAL
 WHERE {{window(SpanTimestamp)}} AND {{filters}} AND {{metrics}} AND Status = 'ok'
     AND (toString(Metric), SpanId) IN (

@@ -1,8 +1,10 @@
 -- quality_by_metric per time bucket and metric (all judges together: a chart line per metric),
--- for the dashboards' time series. Passed is a score at or above the per-call threshold.
+-- for the dashboards' time series. Passed is a score at or above the per-call threshold; a pass/fail
+-- metric (scale 'binary') stores 1 for pass and 0 for fail, so its average is its pass rate.
 SELECT
     {{bucket(SpanTimestamp)}} AS time,
     toString(Metric) AS metric,
+    toString(argMax(Scale, SpanTimestamp)) AS scale,
     countIf(Status = 'ok') AS scored,
     countIf(Status = 'ok' AND Score >= {{threshold}}) AS passed,
     passed / nullIf(scored, 0) AS pass_rate,
