@@ -32,6 +32,7 @@ from llmsight.evaluator.inputs import INPUT_TITLES
 RUBRICS_DIR_ENV = "LLMSIGHT_RUBRICS_DIR"
 SCALES = ("1-5", "binary")
 FIELDS = ("name", "metric", "version", "inputs", "optional_inputs", "scale", "threshold", "categories", "description")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")  # part of the stored PromptVersion
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 # What the five original metrics showed and needed before rubrics declared it. A rubric that still
@@ -144,6 +145,8 @@ def parse_rubric(metric: str, raw: str, source: str, base: Rubric | None = None)
     version = str(meta.get("version") or "").strip()
     if not version:
         raise RubricError(f"{source}: version: missing; add it to the front matter, e.g. '---\\nversion: 1\\n---'")
+    if not _VERSION.match(version):
+        raise RubricError(f"{source}: version: {version!r} is not a short label such as 1, 2 or 2026-06")
     allowed = tuple(INPUT_TITLES)
     inputs = _names(meta.get("inputs"), source, "inputs", allowed) or (base.inputs if base else ())
     if not inputs:

@@ -142,6 +142,7 @@ def _dashboard(client, database: str, title: str) -> list[tuple]:
         ("---\nmetric: tone\nversion: 1\ninputs: [answer, mood]\n---\nx", "unknown input 'mood'"),
         ("---\nmetric: tone\nversion: 1\ninputs: [answer]\nscale: 1-10\n---\nx", "scale"),
         ("metric: tone\nno front matter here", "a new metric needs 'name: tone'"),
+        ("---\nname: tone\nversion: one two\ninputs: [answer]\n---\nx", "not a short label"),
     ],
 )
 def test_a_broken_rubric_is_a_clear_error_before_any_judging(store_url, judge_server, tmp_path, text, message):
