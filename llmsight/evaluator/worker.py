@@ -144,8 +144,9 @@ def safety_metrics(configured: list[Metric], rubrics_dir: str = "") -> list[Metr
 def plan(client: Client, database: str, cfg: EvaluatorConfig) -> tuple[list[Task], list[dict[str, Any]], int]:
     """(judge tasks, not_applicable rows, candidate count) for this run; reads only.
 
-    A call the collector's pre-screen flagged (``ScreenHits``) is judged with the safety metrics too,
-    whatever the configured list, so a flagged injection or leak always gets a judge's verdict.
+    A call row carrying pre-screen hits (``ScreenHits``) is judged with the safety metrics too, whatever
+    the configured list, so a flagged injection or leak gets a judge's verdict. (The pre-screen that
+    will fill ScreenHits is not built yet; until then no row carries hits.)
     """
     metrics = _with_thresholds(parse_metrics(list(cfg.metrics), cfg.rubrics_dir or None), dict(cfg.thresholds))
     extra = safety_metrics(metrics, cfg.rubrics_dir)

@@ -1,2 +1,0 @@
--- placeholder: filled by the change that owns this migration
-SELECT 1
