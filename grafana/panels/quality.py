@@ -161,6 +161,14 @@ GROUP BY Metric ORDER BY Metric""",
                 order_by="Metric, failing DESC, Category",
             ),
         ),
+        table(
+            lay,
+            "Pre-screen hits",
+            "Which calls did the pre-screen flag on ingest (every call, before sampling): injection phrasings "
+            "in the input or retrieved documents, a leaked system prompt, a secret in the answer? Each flagged "
+            "call is judged with harmful_content and prompt_injection.",
+            from_question("screen_hits", "hit AS Rule, calls AS Calls", order_by="Calls DESC, Rule"),
+        ),
         timeseries(
             lay,
             "Judge errors",

@@ -144,6 +144,9 @@ def report(
                   if m.categories]  # fmt: skip
     if categories:
         quality.caption += "\nfailing by category: " + "; ".join(categories)
+    if rep.screen_hits:
+        hits = ", ".join(f"{hit} {n}" for hit, n in rep.screen_hits.items())
+        quality.caption += f"\npre-screen (every call; flagged calls are judged for safety): {hits}"
     if not rep.metrics:
         quality.caption = (
             "no evaluations in this window (run `llmsight evaluate`, or set LLMSIGHT_JUDGE_MODEL for serve)"

@@ -23,7 +23,7 @@ BINARY_THRESHOLD = 1.0  # a binary score is 1 (pass) or 0 (fail)
 
 # Judged when no metric list is given: Azure's generation-quality set.
 DEFAULT_METRICS: tuple[str, ...] = ("groundedness", "relevance", "coherence", "fluency", "similarity")
-# Judged in addition on every call a pre-screen flagged (ScreenHits; the pre-screen is still to come).
+# Judged in addition on every call the pre-screen flagged (call_screens, store/sql/024_call_screens_mv.sql).
 SAFETY_METRICS: tuple[str, ...] = ("harmful_content", "prompt_injection")
 
 

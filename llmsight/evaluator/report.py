@@ -118,6 +118,7 @@ class Report:
     worst: list[Sample] = field(default_factory=list)
     calls: CallStats | None = None
     monitors: list[MonitorStats] = field(default_factory=list)
+    screen_hits: dict[str, int] = field(default_factory=dict)  # pre-screen rule -> flagged calls
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for ``--format json``, including the derived rates."""
@@ -129,6 +130,7 @@ class Report:
             "worst": [vars(s) for s in self.worst],
             "calls": {**vars(self.calls), "error_rate": self.calls.error_rate} if self.calls else None,
             "monitors": [{**vars(m), "violation_rate": m.violation_rate} for m in self.monitors],
+            "screen_hits": self.screen_hits,
         }
 
 
@@ -225,6 +227,7 @@ def build_report(
             Sample(w["metric"], int(w["score"]), w["trace_id"], w["span_id"], w["service"], w["reason"], w["category"])
             for w in worst
         ]
+    report.screen_hits = {r["hit"]: int(r["calls"]) for r in ask(client, database, "screen_hits", start, end, filters)}
     report.calls = _calls(ask(client, database, "call_stats", start, end, filters)[0])
     violations = ask(client, database, "monitor_violations", start, end, filters)
     if violations:

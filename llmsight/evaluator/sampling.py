@@ -79,8 +79,13 @@ def select_candidates(
     environment: str = "",
     limit: int = 500,
     shard: tuple[int, int] = (0, 1),
+    screen_plans: Sequence[tuple[str, str]] = (),
 ) -> list[dict[str, Any]]:
     """Sampled calls in the window with at least one planned (metric, prompt version) not yet done.
+
+    A call the pre-screen flagged (a ``call_screens`` row) is a candidate whether or not the hash picks
+    it, until ``plans`` and ``screen_plans`` (the safety metrics) are all done for it; its row carries
+    ``ScreenHits``.
 
     ``shard=(i, n)`` keeps the calls whose span id hashes to ``i`` of ``n``, so ``n`` evaluator
     workers share the sample without judging a call twice (a second hash, independent of sampling).
@@ -92,13 +97,21 @@ def select_candidates(
     if not plans or rate_basis_points(sample_rate) == 0:
         return []
     db = f"`{database}`"
-    done = _done_subquery(db, judge_model, plans, since_s)
+    done = _done_subquery(db, judge_model, [*plans, *screen_plans], since_s)
+    configured = ", ".join(quote(m) for m, _ in plans)
+    sampled = (
+        f"{sample_predicate(sample_rate)} AND SpanId NOT IN (SELECT SpanId FROM ({done}) "
+        f"WHERE Metric IN ({configured}) GROUP BY SpanId HAVING count() >= {len(plans)})"
+    )
+    flagged = (
+        f"SpanId IN (SELECT SpanId FROM {db}.call_screens WHERE {_window(since_s)}) AND SpanId NOT IN "
+        f"(SELECT SpanId FROM ({done}) GROUP BY SpanId HAVING count() >= {len(plans) + len(screen_plans)})"
+    )
     where = [
         _window(since_s),
-        sample_predicate(sample_rate),
+        f"(({sampled}) OR ({flagged}))",
         "StatusCode != 'Error'",
         f"toString(Operation) NOT IN ({', '.join(quote(o) for o in SKIPPED_OPERATIONS)})",
-        f"SpanId NOT IN (SELECT SpanId FROM ({done}) GROUP BY SpanId HAVING count() >= {len(plans)})",
     ]
     index, count = shard
     if count > 1:
@@ -122,8 +135,10 @@ def select_candidates(
     done_by_span: dict[str, set[str]] = {}
     for span_id, metric in done_rows:
         done_by_span.setdefault(span_id, set()).add(metric)
+    hits = dict(client.query(f"SELECT SpanId, Hits FROM {db}.call_screens FINAL WHERE SpanId IN ({ids})").result_rows)
     for row in rows:
         row["_done"] = done_by_span.get(row["SpanId"], set())
+        row["ScreenHits"] = list(hits.get(row["SpanId"], []))
     return fill_from_events(client, database, rows)
 
 

@@ -145,8 +145,7 @@ def plan(client: Client, database: str, cfg: EvaluatorConfig) -> tuple[list[Task
     """(judge tasks, not_applicable rows, candidate count) for this run; reads only.
 
     A call row carrying pre-screen hits (``ScreenHits``) is judged with the safety metrics too, whatever
-    the configured list, so a flagged injection or leak gets a judge's verdict. (The pre-screen that
-    will fill ScreenHits is not built yet; until then no row carries hits.)
+    the configured list, so a flagged injection or leak gets a judge's verdict.
     """
     metrics = _with_thresholds(parse_metrics(list(cfg.metrics), cfg.rubrics_dir or None), dict(cfg.thresholds))
     extra = safety_metrics(metrics, cfg.rubrics_dir)
@@ -164,6 +163,7 @@ def plan(client: Client, database: str, cfg: EvaluatorConfig) -> tuple[list[Task
         model=cfg.model,
         limit=cfg.max_spans_per_run,
         shard=cfg.shard_tuple(),
+        screen_plans=[(m.name, versions[m.name]) for m in extra],
     )
     needs_context = any("context" in m.requires + m.optional for m in metrics + extra)
     retrieved = retrieval_documents(client, database, candidates) if needs_context else {}

@@ -30,6 +30,9 @@ def test_v1_store_is_migrated_to_the_current_schema(chdb_path, monkeypatch):
     assert client.query("SELECT Score, Environment FROM evaluations").result_rows == [(5, "")]
     # an old score is a 1-5 score with no category (schema v9: pass/fail metrics and safety categories)
     assert client.query("SELECT Scale, Category FROM evaluations").result_rows == [("1-5", "")]
+    # the pre-screen's table and view (schema v10), with the store's retention
+    assert "toIntervalDay(30)" in client.command("SHOW CREATE TABLE call_screens")
+    assert int(client.command("EXISTS TABLE call_screens_mv")) == 1
     # the contrib exporter's current logs INSERT names EventName (schema v5)
     client.command(
         "INSERT INTO otel_logs (Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, "

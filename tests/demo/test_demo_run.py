@@ -53,6 +53,8 @@ def test_run_demo_stores_calls_retrievals_context_and_scores(store_url, store_cl
         parameters={"s": SERVICE_NAME},
     ).result_rows[0]
     assert retrievals == (40, 40)
+    # the pre-screen flags nothing in the demo's ordinary traffic (false positives: zero expected)
+    assert int(store_client.command(f"SELECT count() FROM call_screens WHERE ServiceName = '{SERVICE_NAME}'")) == 0
     # Every answered call carries the documents retrieved for it, each a knowledge-base text. (This used to pick
     # one call with LIMIT 1 and look for "Lumen", which six of the eleven documents do not contain.)
     stored = store_client.query(

@@ -204,6 +204,15 @@ def test_score_histogram_counts_each_score(seeded):
     assert SAFETY_METRIC not in {row[0] for row in rows}  # pass/fail scores are not on a 1-5 histogram
 
 
+def test_pre_screen_hits_count_the_flagged_calls_in_range(seeded):
+    _, _, data = seeded
+    _, _, rows = run(seeded, panel_by_title("quality.json", "Pre-screen hits")["targets"][0]["rawSql"])
+    assert rows == [("injection_phrase", sum(c.injected for c in data.calls if c.in_range))]
+    _, _, one = run(seeded, panel_by_title("quality.json", "Pre-screen hits")["targets"][0]["rawSql"],
+                    service=["chat-api"])
+    assert one == [("injection_phrase", sum(c.injected for c in data.in_range(service="chat-api")))]
+
+
 def test_failing_pass_fail_checks_are_counted_by_the_judges_category(seeded):
     _, _, data = seeded
     panel = panel_by_title("quality.json", "Failing pass/fail checks by category")

@@ -1,0 +1,12 @@
+-- The pre-screen's hits per rule (call_screens, schema v10): calls flagged on ingest, before any
+-- sampling, each of which the evaluator judges with the safety metrics. A call with two hits counts
+-- under both.
+SELECT
+    toString(hit) AS hit,
+    count() AS calls
+FROM {{db}}.call_screens FINAL
+ARRAY JOIN Hits AS hit
+WHERE {{window(Timestamp)}}
+    AND SpanId IN (SELECT SpanId FROM {{db}}.llm_calls WHERE {{window(Timestamp)}} AND {{filters}})
+GROUP BY hit
+ORDER BY calls DESC, hit
