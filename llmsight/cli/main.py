@@ -36,6 +36,7 @@ def _register_optional() -> None:
     for module_name, names in (
         ("llmsight.cli.evaluate", ("evaluate", "report")),
         ("llmsight.cli.demo", ("demo",)),
+        ("llmsight.cli.drift", ("drift",)),
     ):
         try:
             module = importlib.import_module(module_name)

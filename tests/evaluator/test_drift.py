@@ -1,0 +1,111 @@
+"""Drift between two windows: a seeded, known shift is flagged; two windows drawn alike are not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from llmsight.evaluator.drift import chi2_sf, compare
+from llmsight.queries import Filters
+
+from .spans import Call, insert_calls
+
+DAY = 86400
+N = 300  # calls per window
+
+
+def calls(rng: random.Random, service: str, age: tuple[float, float], tokens: float, gpt4o_share: float,
+          answer_words: int) -> list[Call]:
+    out = []
+    for _ in range(N):
+        out.append(Call(
+            service=service, age_s=rng.uniform(*age), input_tokens=max(1, int(rng.gauss(tokens, 60))),
+            output_tokens=max(1, int(rng.gauss(120, 20))),
+            model="gpt-4o" if rng.random() < gpt4o_share else "gpt-4o-mini",
+            answer=" ".join(["word"] * max(1, int(rng.gauss(answer_words, 5)))),
+        ))  # fmt: skip
+    return out
+
+
+def scores(rows: list[Call], rng: random.Random, mean: float) -> list[list]:
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return [[now - dt.timedelta(seconds=c.age_s), c.trace_id, c.span_id, c.service, c.model, "relevance",
+             min(5, max(1, round(rng.gauss(mean, 0.7)))), 4.0, "ok", "judge-x", "v1"] for c in rows]
+
+
+@pytest.fixture
+def windows(store_client):
+    rng = random.Random(11)
+    baseline_age, current_age = (1.2 * DAY, 7.8 * DAY), (60.0, 0.9 * DAY)
+    shifted_b = calls(rng, "shifted", baseline_age, 500, 0.1, 40)
+    shifted_c = calls(rng, "shifted", current_age, 900, 0.5, 80)
+    same_b = calls(rng, "same", baseline_age, 500, 0.1, 40)
+    same_c = calls(rng, "same", current_age, 500, 0.1, 40)
+    insert_calls(store_client, shifted_b + shifted_c + same_b + same_c)
+    rows = [*scores(shifted_b, rng, 4.4), *scores(shifted_c, rng, 2.6), *scores(same_b, rng, 4.4),
+            *scores(same_c, rng, 4.4)]
+    store_client.insert("evaluations", rows, column_names=["SpanTimestamp", "TraceId", "SpanId", "ServiceName", "Model",
+                                                          "Metric", "Score", "Threshold", "Status", "JudgeModel",
+                                                          "PromptVersion"])
+    now = dt.datetime.now(dt.timezone.utc)
+    return (now - dt.timedelta(days=8), now - dt.timedelta(days=1)), (now - dt.timedelta(days=1), now)
+
+
+def test_a_known_shift_is_flagged_item_by_item(store_client, database, windows):
+    baseline, current = windows
+    got = {i.item: i for i in compare(store_client, database, baseline, current, Filters(service="shifted"))}
+    for item in ("input_tokens", "answer_length", "model", "score:relevance"):
+        assert got[item].verdict == "shifted", got[item]
+        assert (got[item].baseline_n, got[item].current_n) == (N, N)
+    assert got["output_tokens"].verdict == "stable"  # drawn alike in both windows
+    assert got["outcome"].verdict == "stable"  # no errors in either
+    assert got["model"].current.startswith(("gpt-4o 5", "gpt-4o-mini 5", "gpt-4o 4", "gpt-4o-mini 4"))
+
+
+def test_windows_drawn_alike_are_stable(store_client, database, windows):
+    baseline, current = windows
+    got = {i.item: i for i in compare(store_client, database, baseline, current, Filters(service="same"))}
+    assert {i.item: i.verdict for i in got.values()} == {item: "stable" for item in got}
+    assert {"input_tokens", "output_tokens", "answer_length", "latency_ms", "model", "score:relevance"} <= set(got)
+
+
+def test_too_few_calls_is_insufficient_data_not_a_verdict(store_client, database, windows):
+    baseline, current = windows
+    got = compare(store_client, database, baseline, current, Filters(service="same"), min_samples=N + 1)
+    assert {i.verdict for i in got} == {"insufficient data"}
+
+
+def test_an_empty_baseline_is_insufficient_data_not_an_error(store_client, database, windows):
+    _, current = windows
+    long_ago = (current[0] - dt.timedelta(days=90), current[0] - dt.timedelta(days=60))
+    got = compare(store_client, database, long_ago, current, Filters(service="same"))
+    assert got and {(i.baseline_n, i.verdict) for i in got} == {(0, "insufficient data")}
+
+
+def test_chi_squared_survival_matches_known_values():
+    # scipy.stats.chi2.sf(3.841, 1) = 0.05, sf(11.345, 3) = 0.01, sf(20.09, 8) = 0.01
+    assert chi2_sf(3.841, 1) == pytest.approx(0.05, abs=0.005)
+    assert chi2_sf(11.345, 3) == pytest.approx(0.01, abs=0.002)
+    assert chi2_sf(20.09, 8) == pytest.approx(0.01, abs=0.002)
+
+
+def test_the_drift_command_prints_the_table_and_json(store_url, windows, monkeypatch):
+    from typer.testing import CliRunner
+
+    from llmsight.cli.main import app
+
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    table = runner.invoke(app, ["drift", "--baseline", "7d", "--current", "1d", "--service", "shifted",
+                                "--clickhouse-url", store_url])
+    assert table.exit_code == 0, table.output
+    assert "input_tokens" in table.output and "shifted" in table.output and "KS" in table.output
+    data = runner.invoke(app, ["drift", "--service", "same", "--format", "json", "--clickhouse-url", store_url])
+    assert data.exit_code == 0, data.output
+    import json
+
+    assert {i["verdict"] for i in json.loads(data.output)["items"]} == {"stable"}
+    bad = runner.invoke(app, ["drift", "--baseline", "2026-13-01..2026-12-01", "--clickhouse-url", store_url])
+    assert bad.exit_code == 2 and "cannot read date" in bad.output and "Traceback" not in bad.output
