@@ -108,6 +108,10 @@ def _describe(monitor: Any, now: dt.datetime) -> list[Any]:
         ]
         scope = " per deployment" if b.per_deployment else " per window"
         out.append("  tokens        usage per deployment" + ("; budgets " + ", ".join(goals) + scope if goals else ""))
+    if s.drift is not None:
+        d = s.drift
+        watched = ", ".join(d.items) if d.items else "every item of llmsight drift"
+        out.append(f"  drift         {watched}: PSI <= {d.psi_max:g} against the {format_duration(d.baseline)} before")
     if monitor.notify.channels:
         repeat = format_duration(monitor.notify.repeat_interval)
         resolved = ", and once when resolved" if monitor.notify.send_resolved else ""

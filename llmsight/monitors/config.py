@@ -176,10 +176,21 @@ class JudgeHealthSignal(Strict):
     coverage_min: Fraction = 0.5  # share of sampled calls in the window that have a score
 
 
+class DriftSignal(Strict):
+    """The monitor's window against the ``baseline`` just before it (llmsight drift's comparison):
+    an item whose population stability index exceeds ``psi_max``, with the two-sample test's
+    p < 0.01, is a violation."""
+
+    baseline: Duration = 7 * 86400.0
+    psi_max: NonNegative = 0.25
+    items: list[str] = Field(default_factory=list, description="items to watch (llmsight drift's names); all if empty")
+
+
 class Signals(Strict):
     quality: QualitySignal | None = QualitySignal()
     tokens: TokenSignal | None = None
     operations: OperationsSignal | None = None
+    drift: DriftSignal | None = None
     judge_health: JudgeHealthSignal = JudgeHealthSignal()
 
 

@@ -101,6 +101,8 @@ def compute(monitor: Monitor, client: Any, database: str, run_at: dt.datetime, j
         steps.append(("operations", lambda: signals.operations(monitor, client, database, window)))
     if s.tokens is not None:
         steps.append(("tokens", lambda: signals.tokens(monitor, client, database, window)))
+    if s.drift is not None:
+        steps.append(("drift", lambda: signals.drift(monitor, client, database, window)))
     for name, step in steps:
         try:
             run.results.extend(step())

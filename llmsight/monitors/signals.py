@@ -10,7 +10,7 @@ from typing import Any
 
 from llmsight.monitors.config import Monitor
 from llmsight.monitors.notify.alert import WorstSample
-from llmsight.monitors.results import ERROR, INSUFFICIENT, OK, Result, verdict
+from llmsight.monitors.results import ERROR, INSUFFICIENT, OK, VIOLATION, Result, verdict
 from llmsight.monitors.schedule import Window
 from llmsight.queries import Filters, ask
 
@@ -214,4 +214,32 @@ def tokens(monitor: Monitor, client: Any, database: str, window: Window) -> list
                     "tokens", "all", statistic, totals[statistic], target, "<=", requests, state, f"{requests} calls"
                 )
             )
+    return results
+
+
+def drift(monitor: Monitor, client: Any, database: str, window: Window) -> list[Result]:
+    """PSI per item, the monitor's window against the baseline before it (llmsight.evaluator.drift)."""
+    import datetime as dt
+
+    from llmsight.evaluator.drift import ALPHA, compare
+
+    signal = monitor.signals.drift
+    assert signal is not None
+    baseline = (window.start - dt.timedelta(seconds=signal.baseline), window.start)
+    items = compare(client, database, baseline, (window.start, window.end), target_filters(monitor),
+                    monitor.min_samples)  # fmt: skip
+    results = []
+    for item in items:
+        if signal.items and item.item not in signal.items:
+            continue
+        samples = min(item.baseline_n, item.current_n)
+        if item.verdict == "insufficient data":
+            state = INSUFFICIENT
+        elif item.psi is not None and item.psi > signal.psi_max and (item.pvalue or 0.0) < ALPHA:
+            state = VIOLATION
+        else:
+            state = OK
+        detail = (f"{item.verdict}: {item.baseline} -> {item.current} (p {item.pvalue:.2g})" if item.pvalue is not None
+                  else f"{item.verdict}: {item.baseline_n} baseline / {item.current_n} current")  # fmt: skip
+        results.append(Result("drift", item.item, "psi", item.psi, signal.psi_max, "<=", samples, state, detail))
     return results

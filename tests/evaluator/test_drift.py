@@ -109,3 +109,21 @@ def test_the_drift_command_prints_the_table_and_json(store_url, windows, monkeyp
     assert {i["verdict"] for i in json.loads(data.output)["items"]} == {"stable"}
     bad = runner.invoke(app, ["drift", "--baseline", "2026-13-01..2026-12-01", "--clickhouse-url", store_url])
     assert bad.exit_code == 2 and "cannot read date" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_monitor_alerts_on_the_shifted_items_it_watches(store_client, database, windows):
+    from llmsight.monitors.config import Monitor
+    from llmsight.monitors.runner import compute
+
+    def monitor(service: str) -> Monitor:
+        return Monitor.model_validate({
+            "name": f"drift-{service}", "target": {"service": service}, "lookback": "1d", "min_samples": 30,
+            "signals": {"quality": None,
+                        "drift": {"baseline": "7d", "items": ["input_tokens", "output_tokens", "model"]}},
+        })  # fmt: skip
+
+    now = dt.datetime.now(dt.timezone.utc)
+    shifted = {(r.metric, r.state) for r in compute(monitor("shifted"), store_client, database, now, "").results}
+    assert shifted == {("input_tokens", "violation"), ("output_tokens", "ok"), ("model", "violation")}
+    same = {(r.metric, r.state) for r in compute(monitor("same"), store_client, database, now, "").results}
+    assert same == {("input_tokens", "ok"), ("output_tokens", "ok"), ("model", "ok")}
