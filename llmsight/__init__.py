@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["context", "instrument", "retrieval", "trace", "uninstrument"]
+__all__ = ["context", "feedback", "instrument", "retrieval", "trace", "uninstrument"]
 __version__ = "0.1.0"
 
 

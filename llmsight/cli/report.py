@@ -77,6 +77,24 @@ def _monitor_table(rep: Report, last: str) -> Table:
     return table
 
 
+def _feedback_table(rep: Report, last: str) -> Table:
+    fb = rep.feedback
+    table = Table(title=f"People vs the judge, last {last}", box=box.SIMPLE_HEAD)
+    for col in ("metric", "both fail", "judge only", "people only", "both pass", "precision", "recall"):
+        table.add_column(col, justify="left" if col == "metric" else "right", no_wrap=True)
+    for a in fb.agreement:
+        table.add_row(
+            a.metric, str(a.judge_fail_person_fail), str(a.judge_fail_person_pass), str(a.judge_pass_person_fail),
+            str(a.judge_pass_person_pass), _pct(a.precision), _pct(a.recall),
+        )  # fmt: skip
+    negative = fb.negative_calls / fb.rated_calls if fb.rated_calls else None
+    table.caption = (
+        f"{fb.ratings} ratings on {fb.rated_calls} calls, {_pct(negative)} of them negative; on calls with both: "
+        "precision = the judge's failing answers people failed too, recall = people's failing answers the judge caught"
+    )
+    return table
+
+
 def report(
     last: Annotated[str, typer.Option("--last", help="Window to report on: 1h, 24h, 7d.")] = "24h",
     service: Annotated[
@@ -152,6 +170,8 @@ def report(
             "no evaluations in this window (run `llmsight evaluate`, or set LLMSIGHT_JUDGE_MODEL for serve)"
         )
     console.print(quality)
+    if rep.feedback.ratings:
+        console.print(_feedback_table(rep, last))
     if rep.monitors:
         console.print(_monitor_table(rep, last))
     if rep.worst:

@@ -112,6 +112,37 @@ class MonitorStats:
 
 
 @dataclass
+class Agreement:
+    """People against the judge for one metric, on calls with both (a "fail" is the positive class)."""
+
+    metric: str
+    judge_fail_person_fail: int
+    judge_fail_person_pass: int
+    judge_pass_person_fail: int
+    judge_pass_person_pass: int
+
+    @property
+    def precision(self) -> float | None:
+        """Of the answers the judge failed, the share people failed too."""
+        flagged = self.judge_fail_person_fail + self.judge_fail_person_pass
+        return self.judge_fail_person_fail / flagged if flagged else None
+
+    @property
+    def recall(self) -> float | None:
+        """Of the answers people failed, the share the judge failed too."""
+        failed = self.judge_fail_person_fail + self.judge_pass_person_fail
+        return self.judge_fail_person_fail / failed if failed else None
+
+
+@dataclass
+class Feedback:
+    ratings: int = 0
+    rated_calls: int = 0
+    negative_calls: int = 0  # calls whose latest rating is below 0.5
+    agreement: list[Agreement] = field(default_factory=list)
+
+
+@dataclass
 class Report:
     window_s: float
     metrics: list[MetricStats] = field(default_factory=list)
@@ -119,6 +150,7 @@ class Report:
     calls: CallStats | None = None
     monitors: list[MonitorStats] = field(default_factory=list)
     screen_hits: dict[str, int] = field(default_factory=dict)  # pre-screen rule -> flagged calls
+    feedback: Feedback = field(default_factory=Feedback)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for ``--format json``, including the derived rates."""
@@ -131,6 +163,12 @@ class Report:
             "calls": {**vars(self.calls), "error_rate": self.calls.error_rate} if self.calls else None,
             "monitors": [{**vars(m), "violation_rate": m.violation_rate} for m in self.monitors],
             "screen_hits": self.screen_hits,
+            "feedback": {
+                **{k: v for k, v in vars(self.feedback).items() if k != "agreement"},
+                "agreement": [
+                    {**vars(a), "precision": a.precision, "recall": a.recall} for a in self.feedback.agreement
+                ],
+            },
         }
 
 
@@ -228,6 +266,13 @@ def build_report(
             for w in worst
         ]
     report.screen_hits = {r["hit"]: int(r["calls"]) for r in ask(client, database, "screen_hits", start, end, filters)}
+    verdicts = ask(client, database, "feedback_verdicts", start, end, filters)
+    report.feedback = Feedback(
+        sum(int(v["ratings"]) for v in verdicts),
+        len(verdicts),
+        sum(v["person_score"] < 0.5 for v in verdicts),
+        [Agreement(**row) for row in ask(client, database, "feedback_agreement", start, end, filters)],
+    )
     report.calls = _calls(ask(client, database, "call_stats", start, end, filters)[0])
     violations = ask(client, database, "monitor_violations", start, end, filters)
     if violations:

@@ -39,6 +39,7 @@ MIGRATIONS: dict[int, list[str]] = {
     8: ["020_llm_call_events.sql", "021_llm_call_events_mv.sql"],
     9: ["022_evaluations_scale_category.sql"],
     10: ["023_call_screens.sql", "024_call_screens_mv.sql"],
+    11: ["025_feedback.sql", "026_feedback_mv.sql"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -52,6 +53,7 @@ TTL_COLUMNS: dict[str, str] = {
     "monitor_results": "toDateTime(RunAt)",
     "llm_call_events": "toDateTime(Timestamp)",
     "call_screens": "toDateTime(Timestamp)",
+    "feedback": "toDateTime(Timestamp)",
 }
 
 
@@ -84,6 +86,7 @@ def render(filename: str, store: StoreURL, retention_days: int) -> str:
         ttl_monitor=_ttl_clause(TTL_COLUMNS["monitor_results"], retention_days),
         ttl_events=_ttl_clause(TTL_COLUMNS["llm_call_events"], retention_days),
         ttl_screens=_ttl_clause(TTL_COLUMNS["call_screens"], retention_days),
+        ttl_feedback=_ttl_clause(TTL_COLUMNS["feedback"], retention_days),
         dict_credentials=credentials,
     )
 

@@ -33,6 +33,9 @@ def test_v1_store_is_migrated_to_the_current_schema(chdb_path, monkeypatch):
     # the pre-screen's table and view (schema v10), with the store's retention
     assert "toIntervalDay(30)" in client.command("SHOW CREATE TABLE call_screens")
     assert int(client.command("EXISTS TABLE call_screens_mv")) == 1
+    # people's feedback (schema v11)
+    assert "toIntervalDay(30)" in client.command("SHOW CREATE TABLE feedback")
+    assert int(client.command("EXISTS TABLE feedback_mv")) == 1
     # the contrib exporter's current logs INSERT names EventName (schema v5)
     client.command(
         "INSERT INTO otel_logs (Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, "
