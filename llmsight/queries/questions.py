@@ -17,7 +17,9 @@ ClickHouse plugin's macros and dashboard variables; ``grafana_rule`` as macros w
 filters and thresholds as literals (a generated alert rule has no dashboard variables).
 
 A question's own parameters (``{limit:UInt32}``) are bound by ``ask`` in ``clickhouse``; Grafana has
-no bound parameters, so the ``grafana`` dialects paste them from ``render(..., values=)`` as literals.
+no bound parameters, so the ``grafana`` dialects paste them from ``render(..., values=)`` as literals,
+or, given as ``Grafana("...")``, as the dashboard expression itself (``Grafana("$__from")``: the
+range's start in epoch milliseconds).
 """
 
 from __future__ import annotations
@@ -116,7 +118,14 @@ def _grafana(kind: str, arg: str | None, filters: Filters, rule: bool) -> str:
 _BOUND = re.compile(r"(?<!\$)\{(\w+):([\w()]+)\}")
 
 
+class Grafana(str):
+    """A parameter's value in the grafana dialects that is a dashboard expression (a macro or
+    variable), pasted as is instead of quoted: written by the panel generator, never by a user."""
+
+
 def _bound_literal(value: Any, type_name: str) -> str:
+    if isinstance(value, Grafana):
+        return f"({value})"
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise TypeError(f"cannot paste {value!r} as {type_name}")
     if type_name == "String":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 
 import pytest
 
-from llmsight.evaluator.drift import chi2_sf, compare
+from llmsight.evaluator.drift import compare
 from llmsight.queries import Filters
 
 from .spans import Call, insert_calls
@@ -56,7 +57,7 @@ def windows(store_client):
 def test_a_known_shift_is_flagged_item_by_item(store_client, database, windows):
     baseline, current = windows
     got = {i.item: i for i in compare(store_client, database, baseline, current, Filters(service="shifted"))}
-    for item in ("input_tokens", "answer_length", "model", "score:relevance"):
+    for item in ("input_tokens", "answer_bytes", "model", "score:relevance"):
         assert got[item].verdict == "shifted", got[item]
         assert (got[item].baseline_n, got[item].current_n) == (N, N)
     assert got["output_tokens"].verdict == "stable"  # drawn alike in both windows
@@ -68,7 +69,7 @@ def test_windows_drawn_alike_are_stable(store_client, database, windows):
     baseline, current = windows
     got = {i.item: i for i in compare(store_client, database, baseline, current, Filters(service="same"))}
     assert {i.item: i.verdict for i in got.values()} == {item: "stable" for item in got}
-    assert {"input_tokens", "output_tokens", "answer_length", "latency_ms", "model", "score:relevance"} <= set(got)
+    assert {"input_tokens", "output_tokens", "answer_bytes", "latency_ms", "model", "score:relevance"} <= set(got)
 
 
 def test_too_few_calls_is_insufficient_data_not_a_verdict(store_client, database, windows):
@@ -84,11 +85,36 @@ def test_an_empty_baseline_is_insufficient_data_not_an_error(store_client, datab
     assert got and {(i.baseline_n, i.verdict) for i in got} == {(0, "insufficient data")}
 
 
-def test_chi_squared_survival_matches_known_values():
-    # scipy.stats.chi2.sf(3.841, 1) = 0.05, sf(11.345, 3) = 0.01, sf(20.09, 8) = 0.01
-    assert chi2_sf(3.841, 1) == pytest.approx(0.05, abs=0.005)
-    assert chi2_sf(11.345, 3) == pytest.approx(0.01, abs=0.002)
-    assert chi2_sf(20.09, 8) == pytest.approx(0.01, abs=0.002)
+# (baseline counts, current counts) per model, with scipy.stats.chi2_contingency(correction=False)'s
+# statistic and p-value: the SQL's chi-squared (Wilson-Hilferty p) must agree to about two digits
+MIXES = {
+    "mix-2": (([50, 50], [64, 36]), 3.998368, 0.045544),
+    "mix-3": (([40, 30, 30], [20, 30, 50]), 11.666667, 0.002928),
+    "mix-5": (([30, 30, 20, 10, 10], [20, 25, 25, 15, 15]), 5.010101, 0.286263),
+}
+
+
+def test_category_statistics_match_a_reference_computation(store_client, database):
+    rows = []
+    for service, ((base, cur), _, _) in MIXES.items():
+        for counts, ages in ((base, (1.5 * DAY, 6 * DAY)), (cur, (120.0, 0.5 * DAY))):
+            for k, n in enumerate(counts):
+                rows += [Call(service=service, model=f"model-{k}", age_s=ages[0] + (ages[1] - ages[0]) * i / n)
+                         for i in range(n)]  # fmt: skip
+    insert_calls(store_client, rows)
+    now = dt.datetime.now(dt.timezone.utc)
+    baseline, current = (now - dt.timedelta(days=8), now - dt.timedelta(days=1)), (now - dt.timedelta(days=1), now)
+    for service, ((base, cur), statistic, pvalue) in MIXES.items():
+        got = {i.item: i for i in compare(store_client, database, baseline, current, Filters(service=service))}
+        model = got["model"]
+        assert (model.baseline_n, model.current_n) == (sum(base), sum(cur))
+        assert model.statistic == pytest.approx(statistic, rel=1e-6)
+        assert model.pvalue == pytest.approx(pvalue, abs=0.005)
+        shares = [(b / sum(base), c / sum(cur)) for b, c in zip(base, cur, strict=True)]
+        assert model.psi == pytest.approx(sum((c - b) * math.log(c / b) for b, c in shares), rel=1e-6)
+        assert got["outcome"].pvalue == 1.0 and got["outcome"].verdict == "stable"  # one category: nothing to test
+    top = compare(store_client, database, baseline, current, Filters(service="mix-3"))
+    assert {i.item: i.current for i in top}["model"] == "model-2 50%, model-1 30%, model-0 20%"
 
 
 def test_the_drift_command_prints_the_table_and_json(store_url, windows, monkeypatch):
