@@ -2,8 +2,8 @@
 
 Seeds an embedded store (chDB, its own directory) with N LLM calls spread over 30 days — about
 1 KB of prompt + completion text each, generated in SQL with INSERT ... SELECT FROM numbers() —
-plus judge scores for a 10% sample x 5 metrics, then runs every panel query of every dashboard
-(and every alert rule's query), expanded exactly as Grafana + the ClickHouse plugin would
+plus judge scores for a 10% sample x 5 metrics and people's ratings on 2%, then runs every panel
+query of every dashboard (and every alert rule's query), expanded exactly as Grafana + the ClickHouse plugin would
 (tests/grafana/macros.py), for the default 24 h range and for a 30 day range.
 
 Targets: every panel under 100 ms p95 for 24 h, under 1 s p95 for 30 days.
@@ -113,6 +113,7 @@ SELECT ts, trace_id, span_id, '', concat('chat ', model), 'Client', svc,
     mapFilter((k, v) -> v != '', map(
         'gen_ai.operation.name', 'chat', 'gen_ai.provider.name', provider, 'gen_ai.request.model', model,
         'gen_ai.response.model', if(is_error, '', model),
+        'gen_ai.response.id', if(is_error, '', concat('chatcmpl-', span_id)),
         'gen_ai.usage.input_tokens', if(is_error, '', toString(in_tok)),
         'gen_ai.usage.output_tokens', if(is_error, '', toString(out_tok)),
         'gen_ai.request.stream', if(streamed, 'true', ''),
@@ -155,9 +156,29 @@ FROM (
     FROM (SELECT Timestamp, TraceId, SpanId, ServiceName, Model FROM `{db}`.llm_calls
           WHERE IsError = 0 AND cityHash64(SpanId) % 10 = 0)
     ARRAY JOIN {_arr(METRICS)} AS metric)""")
+    seed_feedback(client, db, by_response_id=via == "traces")
     elapsed = time.perf_counter() - t0
     client.command(f"OPTIMIZE TABLE `{db}`.evaluations FINAL")
     return elapsed
+
+
+def seed_feedback(client, db: str, by_response_id: bool) -> None:
+    """People's ratings on 2% of answered calls, ten minutes after each, as the feedback spans
+    llmsight.feedback() sends (the store's feedback_mv files them); with spans in otel_traces, every
+    other rating names its call by the provider's response id instead of its span id."""
+    client.command(f"""
+INSERT INTO `{db}`.otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
+    ResourceAttributes, ScopeName, SpanAttributes, Duration, StatusCode, StatusMessage)
+SELECT Timestamp + INTERVAL 10 MINUTE, lower(hex(cityHash64(SpanId, 'ft'))) || lower(hex(cityHash64(SpanId, 'fu'))),
+    lower(hex(cityHash64(SpanId, 'fs'))), '', 'llmsight.feedback', 'Internal', 'web-frontend',
+    map('service.name', 'web-frontend'), 'llmsight',
+    if({int(by_response_id)} AND cityHash64(SpanId, 'by') % 2 = 0,
+       map('llmsight.feedback.response_id', concat('chatcmpl-', SpanId), 'llmsight.feedback.score', score),
+       map('llmsight.feedback.trace_id', TraceId, 'llmsight.feedback.span_id', SpanId,
+           'llmsight.feedback.score', score)),
+    0, 'Unset', ''
+FROM (SELECT Timestamp, TraceId, SpanId, if(cityHash64(SpanId, 'fb') % 4 = 0, '0', '1') AS score
+      FROM `{db}`.llm_calls WHERE IsError = 0 AND cityHash64(SpanId, 'rated') % 50 = 0)""")
 
 
 def panel_queries() -> list[tuple[str, str, str]]:
@@ -205,9 +226,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"seeded in {took:.1f}s ({args.calls / took:,.0f} calls/s)", flush=True)
     rows = client.command(f"SELECT count() FROM `{db}`.llm_calls")
     evals = client.command(f"SELECT count() FROM `{db}`.evaluations")
+    ratings = client.command(f"SELECT count() FROM `{db}`.feedback")
     size = client.command(f"SELECT formatReadableSize(sum(bytes_on_disk)) FROM system.parts "
                           f"WHERE database = '{db}' AND active")
-    print(f"store: {int(rows):,} llm_calls, {int(evals):,} evaluations, {size} on disk", flush=True)
+    print(f"store: {int(rows):,} llm_calls, {int(evals):,} evaluations, {int(ratings):,} ratings, {size} on disk",
+          flush=True)
 
     now = datetime.now(timezone.utc).replace(microsecond=0)
     trace_id = client.command(f"SELECT TraceId FROM `{db}`.llm_calls WHERE Timestamp > now() - INTERVAL 1 HOUR "
@@ -221,7 +244,8 @@ def run(args: argparse.Namespace) -> int:
         for name, (span, interval) in ranges.items():
             ctx = macros.Context(time_from=now - span, time_to=now, interval_s=interval, database=db,
                                  variables={"service": macros.ALL, "model": macros.ALL, "environment": macros.ALL,
-                                            "metric": macros.ALL, "scope": "Model", "trace_id": str(trace_id)})
+                                            "metric": macros.ALL, "scope": "Model", "drift_baseline": "604800",
+                                            "trace_id": str(trace_id)})
             q = macros.expand(sql, ctx)
             client.query(q)  # warm-up (first run compiles, loads marks); not counted
             times = []

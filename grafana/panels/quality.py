@@ -23,6 +23,8 @@ from panels.blocks import (
     table,
     timeseries,
 )
+from panels.drift import baseline_var, drift_table
+from panels.feedback import feedback_agreement, feedback_stats
 from panels.monitors import monitor_panels
 
 
@@ -130,6 +132,10 @@ def quality() -> dict:
     ]
     lay.new_row()
     panels += monitor_panels(lay)
+    lay.new_row()
+    panels += feedback_stats(lay)
+    lay.new_row()
+    panels += [feedback_agreement(lay), drift_table(lay)]
     lay.new_row()
     panels += [
         timeseries(
@@ -248,8 +254,8 @@ ORDER BY Timestamp DESC""",
         "llmsight-quality",
         "llmsight / Generation quality",
         "Judge scores per metric: averages, pass rates, failing answers, coverage and judge cost; monitor "
-        "violations and targets.",
+        "violations and targets; people's feedback against the judge; drift against a baseline.",
         panels,
-        [service_var(), model_var(), environment_var(), metric_var()],
+        [service_var(), model_var(), environment_var(), metric_var(), baseline_var()],
         tags=["quality"],
     )

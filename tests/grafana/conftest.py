@@ -74,6 +74,7 @@ def context_for(seeded, **variables) -> Context:
         "metric": sorted(seed_mod.METRICS),
     }
     values = {"service": ALL, "model": ALL, "environment": ALL, "metric": ALL, "scope": "Model",
+              "drift_baseline": "604800",  # seconds: the quality dashboard's default drift baseline, 7 days
               "trace_id": data.evals_in_range()[0].call.trace_id}
     values.update(variables)
     return Context(time_from=data.time_from, time_to=data.time_to, interval_s=600, variables=values,

@@ -101,6 +101,15 @@ class MonitorRun:
 
 
 @dataclass
+class Rating:
+    """A person's verdict on a call (llmsight.feedback()): score 0 (bad) .. 1 (good), given ``after`` the call."""
+
+    call: Call
+    score: float
+    after: timedelta
+
+
+@dataclass
 class Seed:
     now: datetime
     time_from: datetime
@@ -109,6 +118,7 @@ class Seed:
     evaluations: list[Evaluation] = field(default_factory=list)
     span_count_by_trace: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     runs: list[MonitorRun] = field(default_factory=list)
+    ratings: list[Rating] = field(default_factory=list)
 
     # ---- independent answers, counted over the in-range data ----
     def in_range(self, **match: str) -> list[Call]:
@@ -118,6 +128,14 @@ class Seed:
         return [e for e in self.evaluations if e.call.in_range and (status is None or e.status == status)
                 and (metric is None or e.metric == metric)]
 
+
+    def latest_ratings(self) -> dict[str, float]:
+        """Each in-range rated call's latest score (by span id): what people think of it now."""
+        latest: dict[str, Rating] = {}
+        for r in self.ratings:
+            if r.call.in_range and (r.call.span_id not in latest or r.after > latest[r.call.span_id].after):
+                latest[r.call.span_id] = r
+        return {span: r.score for span, r in latest.items()}
 
     def runs_in_range(self, **match: str) -> list[MonitorRun]:
         return [r for r in self.runs if r.in_range and all(getattr(r, k) == v for k, v in match.items())]
@@ -177,6 +195,12 @@ def build(now: datetime | None = None, n_traces: int = 300, seed: int = 7) -> Se
             harmful = safety.random() < 0.15
             category = HARM_CATEGORIES[safety.randrange(len(HARM_CATEGORIES))] if harmful else ""
             data.evaluations.append(Evaluation(c, SAFETY_METRIC, 0 if harmful else 1, "ok", 0.0001, category))
+    people = random.Random(seed + 2)
+    for c in data.calls[::4]:
+        if not c.error:
+            data.ratings.append(Rating(c, people.choice([0.0, 0.25, 1.0, 1.0, 0.75]), timedelta(minutes=5)))
+    for r in data.ratings[::7]:  # some people change their mind later: the latest rating counts
+        data.ratings.append(Rating(r.call, 1.0 - r.score, timedelta(minutes=30)))
     return data
 
 
@@ -255,6 +279,18 @@ def _span_rows(data: Seed) -> list[list]:
     return rows
 
 
+def _feedback_rows(data: Seed) -> list[list]:
+    """Ratings as the feedback spans llmsight.feedback() sends; the store's feedback_mv files them."""
+    rng = random.Random(99)
+    rows = []
+    for r in data.ratings:
+        attrs = {"llmsight.feedback.trace_id": r.call.trace_id, "llmsight.feedback.span_id": r.call.span_id,
+                 "llmsight.feedback.score": str(r.score), "llmsight.feedback.thumbs": "", "user.id": "alice"}
+        rows.append([r.call.ts + r.after, _hex(rng, 16), _hex(rng, 8), "", "llmsight.feedback", "Internal",
+                     "web-frontend", {"service.name": "web-frontend"}, "llmsight", attrs, 0, "Unset", ""])
+    return rows
+
+
 def _eval_rows(data: Seed) -> list[list]:
     rows = []
     evaluated_at = data.now
@@ -285,5 +321,6 @@ def load(client, database: str, data: Seed) -> None:
         )
     client.command(f"SYSTEM RELOAD DICTIONARY `{database}`.model_prices_dict")
     client.insert("otel_traces", _span_rows(data), column_names=SPAN_COLUMNS, database=database)
+    client.insert("otel_traces", _feedback_rows(data), column_names=SPAN_COLUMNS, database=database)
     client.insert("evaluations", _eval_rows(data), column_names=EVAL_COLUMNS, database=database)
     client.insert("monitor_results", _monitor_rows(data), column_names=MONITOR_COLUMNS, database=database)
