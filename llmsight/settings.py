@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         "",
         description="Token the CLI sends to serve's query endpoint [default: serve.json's, else an unbound one]",
     )
+    cors_allowed_origins: str = Field(
+        "",
+        description="Web origins (https://app.example.com, comma-separated) whose pages may post to the "
+        "OTLP/HTTP receiver; none: no CORS",
+    )
     tls_cert_file: str = Field("", description="PEM certificate: serve OTLP/HTTP and gRPC over TLS")
     tls_key_file: str = Field("", description="PEM private key for --tls-cert-file")
 

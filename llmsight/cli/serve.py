@@ -59,6 +59,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    cors_allowed_origins: Annotated[
+        str | None,
+        typer.Option(
+            help="Web origins whose pages may POST to the OTLP/HTTP receiver (CORS), comma-separated exact origins "
+            "such as https://app.example.com; none sends no CORS headers." + setting_default("cors_allowed_origins"),
+            show_default=False,
+        ),
+    ] = None,
     tls_cert_file: Annotated[
         str | None,
         typer.Option(
@@ -116,6 +124,7 @@ def serve(
             query_port=query_port,
             retention_days=retention_days,
             ingest_tokens=",".join(ingest_token) if ingest_token else None,
+            cors_allowed_origins=cors_allowed_origins,
             redact=redact,
             tls_cert_file=tls_cert_file,
             tls_key_file=tls_key_file,
@@ -130,7 +139,7 @@ def serve(
                 serve_file=serve_file(settings),
                 extra_health=judge_health_check(),
             )
-        except (ValueError, OSError) as exc:  # a bad redaction pattern, a missing certificate
+        except (ValueError, OSError) as exc:  # a bad redaction pattern or CORS origin, a missing certificate
             raise fail(str(exc)) from None
         if not collector.auth.enabled and not _is_loopback(settings.host):
             err_console.print(
@@ -146,7 +155,7 @@ def serve(
         console.print(
             Panel(
                 f"store      {collector.store.display()}\n"
-                f"OTLP/HTTP  {ep.http}/v1/traces\n"
+                f"OTLP/HTTP  {ep.http}/v1/traces{_cors_note(collector.cors_allowed_origins)}\n"
                 f"OTLP/gRPC  {ep.grpc}\n"
                 f"query      {ep.query or 'disabled'}  (read-only ClickHouse HTTP)\n"
                 f"metrics    {ep.http}/metrics\n"
@@ -190,6 +199,10 @@ def background_jobs(settings, monitors=None) -> list:
         # Judging for every monitor's quality signal (with a judge), and each monitor on its schedule.
         jobs.extend(MonitorJobs(settings, monitors or load_for_settings(settings)).jobs())
     return jobs
+
+
+def _cors_note(origins: list[str]) -> str:
+    return f"  (CORS: {', '.join(origins)})" if origins else ""
 
 
 def _monitors_line(settings, monitors) -> str:

@@ -29,6 +29,7 @@ from llmsight.collector.pipeline import TABLES, Pipeline, Processor
 from llmsight.collector.processors.pricing import PriceOnIngest
 from llmsight.collector.processors.redaction import redaction_processor
 from llmsight.collector.query_api import QueryLimits, build_query_app
+from llmsight.collector.receivers.cors import parse_origins
 from llmsight.collector.receivers.http_timeouts import guarded_protocol
 from llmsight.collector.receivers.otlp_grpc import build_grpc_server
 from llmsight.collector.receivers.otlp_http import build_http_app
@@ -75,6 +76,7 @@ class Collector:
         self.query_token = secrets.token_urlsafe(24)
         self.query_auth = TokenAuth(",".join(t for t in (s.ingest_tokens, self.query_token) if t))
         self.retention_overrides = parse_retention_overrides(s.retention_per_table)  # ValueError for the user
+        self.cors_allowed_origins = parse_origins(s.cors_allowed_origins)  # ValueError for the user too
         self.store_error = ""  # set while a ClickHouse server is unreachable since start
         self.query_limits = QueryLimits(
             max_seconds=s.query_max_seconds,
@@ -183,9 +185,12 @@ class Collector:
         spool, pipeline = self.spool, self.pipeline
         self.telemetry.gauge("llmsight_spool_bytes", lambda: float(spool.size()))
         self.telemetry.gauge("llmsight_inflight_bytes", lambda: float(pipeline.inflight_bytes))
+        receiver = build_http_app(
+            self.pipeline, self.auth, s.max_body_bytes, self.telemetry.render, self.health, self.cors_allowed_origins
+        )
         http = uvicorn.Server(
             uvicorn.Config(
-                build_http_app(self.pipeline, self.auth, s.max_body_bytes, self.telemetry.render, self.health),
+                receiver,
                 host=s.host,
                 port=s.http_port,
                 log_level="warning",

@@ -3,7 +3,8 @@
 Follows the OTLP/HTTP spec: protobuf or JSON bodies, optional gzip, responses in the
 request's encoding with ``partial_success`` when some records were invalid, errors as a
 ``google.rpc.Status``. Bad input gets 400/413/415, never a 5xx; a full queue gets 429 and
-a full spool (ClickHouse down for long) 503, both with Retry-After so SDKs retry.
+a full spool (ClickHouse down for long) 503, both with Retry-After so SDKs retry. With
+``cors_allowed_origins``, web pages of those origins may post too (``receivers/cors.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.routing import Route
 from llmsight.collector import otlp
 from llmsight.collector.auth import TokenAuth
 from llmsight.collector.pipeline import Admission, IngestResult, Pipeline, QueueFull, SpoolFull
+from llmsight.collector.receivers.cors import cors_middleware
 
 PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 JSON_TYPE = "application/json"
@@ -125,6 +127,7 @@ def build_http_app(
     max_body_bytes: int,
     metrics_text: Callable[[], str],
     health: Callable[[], dict[str, Any]] = lambda: {"status": "ok"},
+    cors_allowed_origins: list[str] | None = None,
 ) -> Starlette:
     telemetry = pipeline.telemetry
 
@@ -195,5 +198,6 @@ def build_http_app(
             Route("/v1/metrics", metrics, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
-        ]
+        ],
+        middleware=cors_middleware(cors_allowed_origins or []),
     )
