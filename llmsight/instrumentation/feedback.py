@@ -55,7 +55,7 @@ def feedback(
 
     ``value`` is ``True`` (thumbs up) / ``False`` (thumbs down) or a score from 0 (bad) to 1
     (good); map stars with ``(stars - 1) / 4``. Address the call by ``trace_id`` + ``span_id``
-    (hex, as shown by ``llmsight calls``, or the ints of a ``SpanContext``) or by the provider's
+    (hex, as stored in ``llm_calls.TraceId`` / ``SpanId``, or the ints of a ``SpanContext``) or by the provider's
     ``response_id`` (``response.id`` of the OpenAI reply). ``timestamp`` is when the person said it
     (default now; a naive datetime is UTC). Mistakes are logged, never raised: feedback must not break the app.
     """
