@@ -6,11 +6,22 @@ embedded store directory and each test gets its own database in it (``store_url`
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CLI test's environment: no LLMSIGHT_* / OPENAI_* settings from the shell, and a wide terminal
+    so rich does not wrap what the test looks for."""
+    for name in list(os.environ):
+        if name.startswith(("LLMSIGHT_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("COLUMNS", "200")
 
 
 @pytest.fixture(scope="session")

@@ -16,12 +16,7 @@ runner = CliRunner()
 COMMANDS = [["serve"], ["db", "init"], ["db", "status"], ["calls"], ["trace"], ["evaluate"], ["report"], ["demo"]]
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith(("LLMSIGHT_", "OPENAI_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COLUMNS", "200")
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 def option_help(output: str) -> dict[str, str]:

@@ -194,6 +194,21 @@ def query_variable(name: str, label: str, sql: str, *, multi: bool = True) -> di
     }
 
 
+def custom_variable(name: str, label: str, options: list[tuple[str, str]]) -> dict:
+    """A single-value custom variable offering ``options`` (text, value); the first is the default."""
+    return {
+        "name": name,
+        "label": label,
+        "type": "custom",
+        "query": ",".join(f"{text} : {value}" for text, value in options),
+        "options": [{"selected": i == 0, "text": t, "value": v} for i, (t, v) in enumerate(options)],
+        "current": {"selected": True, "text": options[0][0], "value": options[0][1]},
+        "includeAll": False,
+        "multi": False,
+        "hide": 0,
+    }
+
+
 def service_var(table_name: str = "llm_calls", col: str = "Timestamp") -> dict:
     return query_variable(
         "service",

@@ -9,7 +9,7 @@ length is the ``drift_baseline`` variable (1, 7 or 28 days before the range's st
 from __future__ import annotations
 
 from llmsight.queries.questions import Grafana
-from panels.blocks import Layout, from_question, table
+from panels.blocks import Layout, custom_variable, from_question, table
 
 BASELINE_OPTIONS = [("7d", "604800"), ("1d", "86400"), ("28d", "2419200")]  # text, seconds; the first is the default
 MIN_SAMPLES = 30  # as `llmsight drift --min-samples`
@@ -17,17 +17,7 @@ VERDICT_COLORS = {"shifted": "red", "moderate shift": "orange", "stable": "green
 
 
 def baseline_var() -> dict:
-    return {
-        "name": "drift_baseline",
-        "label": "Drift baseline",
-        "type": "custom",
-        "query": ",".join(f"{text} : {value}" for text, value in BASELINE_OPTIONS),
-        "options": [{"selected": i == 0, "text": t, "value": v} for i, (t, v) in enumerate(BASELINE_OPTIONS)],
-        "current": {"selected": True, "text": BASELINE_OPTIONS[0][0], "value": BASELINE_OPTIONS[0][1]},
-        "includeAll": False,
-        "multi": False,
-        "hide": 0,
-    }
+    return custom_variable("drift_baseline", "Drift baseline", BASELINE_OPTIONS)
 
 
 def drift_table(lay: Layout) -> dict:

@@ -12,6 +12,7 @@ from panels.blocks import (
     Layout,
     barchart,
     bargauge,
+    custom_variable,
     dashboard,
     environment_var,
     from_question,
@@ -64,17 +65,7 @@ SCOPE_OPTIONS = [
 
 def scope_var() -> dict:
     """A custom variable picking the column trendlines are split by; its values are column names."""
-    return {
-        "name": "scope",
-        "label": "Split trends by",
-        "type": "custom",
-        "query": ",".join(f"{text} : {value}" for text, value in SCOPE_OPTIONS),
-        "options": [{"selected": i == 0, "text": t, "value": v} for i, (t, v) in enumerate(SCOPE_OPTIONS)],
-        "current": {"selected": True, "text": SCOPE_OPTIONS[0][0], "value": SCOPE_OPTIONS[0][1]},
-        "includeAll": False,
-        "multi": False,
-        "hide": 0,
-    }
+    return custom_variable("scope", "Split trends by", SCOPE_OPTIONS)
 
 
 def _stats(select: str) -> str:

@@ -47,6 +47,12 @@ def default_note(text: str) -> str:
     return " " + escape(f"[default: {text}]")
 
 
+ServiceOption = Annotated[
+    str, typer.Option("--service", help="Only calls of this service." + default_note("all"), show_default=False)
+]
+ModelOption = Annotated[
+    str, typer.Option("--model", help="Only calls to this model." + default_note("all"), show_default=False)
+]
 StoreOption = Annotated[
     str | None,
     typer.Option(

@@ -10,7 +10,16 @@ import typer
 from rich import box
 from rich.table import Table
 
-from llmsight.cli.common import StoreOption, console, default_note, fail, make_settings, query_client, user_errors
+from llmsight.cli.common import (
+    ModelOption,
+    ServiceOption,
+    StoreOption,
+    console,
+    fail,
+    make_settings,
+    query_client,
+    user_errors,
+)
 from llmsight.cli.report import schema_hint, window_seconds
 
 VERDICT_STYLE = {"shifted": "bold red", "moderate shift": "yellow", "stable": "green", "insufficient data": "dim"}
@@ -46,12 +55,8 @@ def drift(
         str, typer.Option("--baseline", help="The previous N before the current window (7d), or START..END dates.")
     ] = "7d",
     current: Annotated[str, typer.Option("--current", help="The window compared: the last 1h, 1d, 7d.")] = "1d",
-    service: Annotated[
-        str, typer.Option("--service", help="Only this service." + default_note("all"), show_default=False)
-    ] = "",
-    model: Annotated[
-        str, typer.Option("--model", help="Only calls to this model." + default_note("all"), show_default=False)
-    ] = "",
+    service: ServiceOption = "",
+    model: ModelOption = "",
     min_samples: Annotated[
         int, typer.Option("--min-samples", min=1, help="Fewer in either window is insufficient data.")
     ] = 30,

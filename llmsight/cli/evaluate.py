@@ -17,6 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from llmsight.cli.common import (
+    ModelOption,
+    ServiceOption,
     StoreOption,
     console,
     default_note,
@@ -124,12 +126,8 @@ def evaluate(
             show_default=False,
         ),
     ] = None,
-    service: Annotated[
-        str, typer.Option("--service", help="Only calls of this service." + default_note("all"), show_default=False)
-    ] = "",
-    model: Annotated[
-        str, typer.Option("--model", help="Only calls to this model." + default_note("all"), show_default=False)
-    ] = "",
+    service: ServiceOption = "",
+    model: ModelOption = "",
     dry_run: Annotated[
         bool,
         typer.Option(

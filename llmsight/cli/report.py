@@ -14,7 +14,16 @@ import typer
 from rich import box
 from rich.table import Table
 
-from llmsight.cli.common import StoreOption, console, default_note, fail, make_settings, query_client, user_errors
+from llmsight.cli.common import (
+    ModelOption,
+    ServiceOption,
+    StoreOption,
+    console,
+    fail,
+    make_settings,
+    query_client,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from llmsight.evaluator.report import Report
@@ -97,12 +106,8 @@ def _feedback_table(rep: Report, last: str) -> Table:
 
 def report(
     last: Annotated[str, typer.Option("--last", help="Window to report on: 1h, 24h, 7d.")] = "24h",
-    service: Annotated[
-        str, typer.Option("--service", help="Only this service." + default_note("all"), show_default=False)
-    ] = "",
-    model: Annotated[
-        str, typer.Option("--model", help="Only calls to this model." + default_note("all"), show_default=False)
-    ] = "",
+    service: ServiceOption = "",
+    model: ModelOption = "",
     worst: Annotated[int, typer.Option("--worst", min=0, help="Worst samples shown per metric.")] = 3,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     clickhouse_url: StoreOption = None,

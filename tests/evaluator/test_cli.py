@@ -22,12 +22,7 @@ app.command("report")(report)
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith(("LLMSIGHT_", "OPENAI_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COLUMNS", "200")
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 def run(*args: str):

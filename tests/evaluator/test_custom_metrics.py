@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -42,12 +41,7 @@ Fail an answer that is curt with or insults the person asking.
 """
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith(("LLMSIGHT_", "OPENAI_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COLUMNS", "200")
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 @pytest.fixture
