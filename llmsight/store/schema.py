@@ -40,6 +40,7 @@ MIGRATIONS: dict[int, list[str]] = {
     9: ["022_evaluations_scale_category.sql"],
     10: ["023_call_screens.sql", "024_call_screens_mv.sql"],
     11: ["025_feedback.sql", "026_feedback_mv.sql"],
+    12: ["027_call_response_ids.sql", "028_call_response_ids_mv.sql", "029_call_response_ids_backfill.sql"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -54,6 +55,7 @@ TTL_COLUMNS: dict[str, str] = {
     "llm_call_events": "toDateTime(Timestamp)",
     "call_screens": "toDateTime(Timestamp)",
     "feedback": "toDateTime(Timestamp)",
+    "call_response_ids": "toDateTime(Timestamp)",
 }
 
 
@@ -87,6 +89,7 @@ def render(filename: str, store: StoreURL, retention_days: int) -> str:
         ttl_events=_ttl_clause(TTL_COLUMNS["llm_call_events"], retention_days),
         ttl_screens=_ttl_clause(TTL_COLUMNS["call_screens"], retention_days),
         ttl_feedback=_ttl_clause(TTL_COLUMNS["feedback"], retention_days),
+        ttl_response_ids=_ttl_clause(TTL_COLUMNS["call_response_ids"], retention_days),
         dict_credentials=credentials,
     )
 

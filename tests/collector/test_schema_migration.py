@@ -36,6 +36,8 @@ def test_v1_store_is_migrated_to_the_current_schema(chdb_path, monkeypatch):
     # people's feedback (schema v11)
     assert "toIntervalDay(30)" in client.command("SHOW CREATE TABLE feedback")
     assert int(client.command("EXISTS TABLE feedback_mv")) == 1
+    # calls by provider response id, for feedback that names its call so (schema v12)
+    assert "toIntervalDay(30)" in client.command("SHOW CREATE TABLE call_response_ids")
     # the contrib exporter's current logs INSERT names EventName (schema v5)
     client.command(
         "INSERT INTO otel_logs (Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, "
@@ -68,6 +70,29 @@ OPENINFERENCE = {
     "llm.input_messages.0.message.role": "user",
     "llm.input_messages.0.message.content": "hi",
 }
+
+
+def test_v11_store_gets_the_recent_response_ids_of_its_calls_and_new_ones_as_they_come(chdb_path, monkeypatch):
+    import datetime as dt
+
+    store = parse_store_url(f"chdb://{chdb_path}?database=mig_{uuid.uuid4().hex[:8]}")
+    client = open_client(store, database=False)
+    monkeypatch.setattr(schema, "MIGRATIONS", {v: f for v, f in schema.MIGRATIONS.items() if v <= 11})
+    schema.init_schema(client, store, retention_days=0)
+    client.database = store.database
+    now = dt.datetime.now(dt.timezone.utc)
+    recent = insert_span(client, {"gen_ai.response.id": "chatcmpl-recent"}, start=now - dt.timedelta(days=2))
+    insert_span(client, {"gen_ai.response.id": "chatcmpl-old"}, start=now - dt.timedelta(days=10))
+    insert_span(client, {"gen_ai.request.model": "gpt-4o"})  # no response id: no row
+
+    monkeypatch.undo()
+    assert schema.init_schema(client, store, retention_days=0).applied == schema.MIGRATIONS[12]
+    rows = client.query("SELECT ResponseId, TraceId, SpanId FROM call_response_ids FINAL").result_rows
+    assert rows == [("chatcmpl-recent", recent, recent[:16])]  # the last 7 days' calls only
+    later = insert_span(client, {"gen_ai.response.id": "chatcmpl-later"})
+    got = client.query("SELECT ResponseId, SpanId FROM call_response_ids FINAL ORDER BY ResponseId").result_rows
+    assert got == [("chatcmpl-later", later[:16]), ("chatcmpl-recent", recent[:16])]
+    client.command(f"DROP DATABASE `{store.database}` SYNC")
 
 
 def test_v2_store_gets_the_v3_view_and_keeps_its_calls(chdb_path, monkeypatch):

@@ -141,6 +141,10 @@ def test_the_python_examples_run_and_the_report_counts_them(web_collector, store
     feedback = build_report(store_client, database, 3600).feedback
     assert (feedback.ratings, feedback.rated_calls, feedback.negative_calls) == (4, 1, 0)  # the job's word is latest
 
+    # the section's SQL: the week's comments with their question, the call found by its response id
+    comments = store_client.query(block("sql", "FROM feedback AS f FINAL")).result_rows
+    assert [(c[1], c[3]) for c in comments] == [(0.0, "the link in step 2 is dead")] and comments[0][4]
+
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs Node 18+ (fetch)")
 def test_the_backend_takes_the_pages_feedback(web_collector, store_client, tmp_path):
