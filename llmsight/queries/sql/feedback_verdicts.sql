@@ -11,7 +11,7 @@ WITH rated AS (
     LEFT JOIN (
         SELECT ResponseId AS response_id, any(SpanId) AS SpanId
         FROM {{db}}.call_response_ids
-        WHERE ResponseId IN (
+        WHERE {{window(Timestamp)}} AND ResponseId IN (
             SELECT ResponseId FROM {{db}}.feedback WHERE ResponseId != '' AND Timestamp >= fromUnixTimestamp64Milli({window_start_ms:Int64}))
         GROUP BY response_id
     ) AS r ON f.ResponseId = r.response_id AND f.ResponseId != ''
