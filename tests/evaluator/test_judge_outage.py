@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 
 from llmsight.collector.server import Collector
 from llmsight.evaluator.config import EvaluatorConfig
@@ -23,7 +24,9 @@ from tests.conftest import free_port
 
 from .fake_judge import FakeJudge, error, reply_json
 from .spans import Call, insert_calls
-from .test_cli import clean_env, run  # noqa: F401 (clean_env: autouse fixture, no LLMSIGHT_* from this shell)
+from .test_cli import run
+
+pytestmark = pytest.mark.usefixtures("cli_env")  # no LLMSIGHT_* / OPENAI_* from this shell
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
 
