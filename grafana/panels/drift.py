@@ -8,6 +8,7 @@ length is the ``drift_baseline`` variable (1, 7 or 28 days before the range's st
 
 from __future__ import annotations
 
+from llmsight.evaluator.drift import ALPHA
 from llmsight.queries.questions import Grafana
 from panels.blocks import Layout, custom_variable, from_question, table
 
@@ -27,6 +28,7 @@ def drift_table(lay: Layout) -> dict:
         "current_start_ms": Grafana("$__from"),
         "current_end_ms": Grafana("$__to"),
         "min_samples": MIN_SAMPLES,
+        "alpha": ALPHA,
     }
     summary = "if(kind = 'numeric', concat('median ', toString(round({}, 1))), {})"
     return table(

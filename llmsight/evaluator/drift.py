@@ -14,8 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmsight.queries import Filters, ask
+from llmsight.queries.questions import epoch_ms
 
-ALPHA = 0.01  # the test's p-value below which a difference is not put down to chance (as in drift.sql)
+ALPHA = 0.01  # the test's p-value below which a difference is not put down to chance
+# The items drift.sql compares: these, and score:<metric> (1-5) / verdict:<metric> (pass/fail) per metric.
+ITEMS = ("input_tokens", "output_tokens", "answer_bytes", "latency_ms", "model", "finish_reason", "outcome")
+METRIC_ITEM_PREFIXES = ("score:", "verdict:")
+
+
+def is_item(name: str) -> bool:
+    """Whether ``name`` is something drift compares (what a monitor's drift ``items`` may list)."""
+    return name in ITEMS or (name.startswith(METRIC_ITEM_PREFIXES) and name.partition(":")[2] != "")
 
 
 @dataclass
@@ -39,10 +48,6 @@ def _num(value: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _ms(moment: dt.datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 def compare(
     client: Any,
     database: str,
@@ -55,11 +60,12 @@ def compare(
     if not baseline[0] < baseline[1] <= current[0] < current[1]:
         raise ValueError("the baseline must end before (or when) the current window starts")
     params = {
-        "baseline_start_ms": _ms(baseline[0]),
-        "baseline_end_ms": _ms(baseline[1]),
-        "current_start_ms": _ms(current[0]),
-        "current_end_ms": _ms(current[1]),
+        "baseline_start_ms": epoch_ms(baseline[0]),
+        "baseline_end_ms": epoch_ms(baseline[1]),
+        "current_start_ms": epoch_ms(current[0]),
+        "current_end_ms": epoch_ms(current[1]),
         "min_samples": min_samples,
+        "alpha": ALPHA,
     }
     items = []
     for row in ask(client, database, "drift", baseline[0], current[1], filters, **params):

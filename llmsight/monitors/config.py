@@ -185,6 +185,19 @@ class DriftSignal(Strict):
     psi_max: NonNegative = 0.25
     items: list[str] = Field(default_factory=list, description="items to watch (llmsight drift's names); all if empty")
 
+    @field_validator("items")
+    @classmethod
+    def _known_items(cls, value: list[str]) -> list[str]:
+        from llmsight.evaluator.drift import ITEMS, is_item
+
+        unknown = [name for name in value if not is_item(name)]
+        if unknown:
+            raise ValueError(
+                f"unknown drift item(s) {', '.join(unknown)}: use {', '.join(ITEMS)}, "
+                "score:<metric> or verdict:<metric>"
+            )
+        return value
+
 
 class Signals(Strict):
     quality: QualitySignal | None = QualitySignal()

@@ -180,7 +180,8 @@ def render(
     return _BOUND.sub(paste, sql)
 
 
-def _ms(moment: dt.datetime) -> int:
+def epoch_ms(moment: dt.datetime) -> int:
+    """A window bound as the questions' ``..._ms`` parameters take it (refusing a naive datetime)."""
     if moment.tzinfo is None:
         raise ValueError("window bounds must be timezone-aware")
     return int(moment.timestamp() * 1000)
@@ -189,8 +190,8 @@ def _ms(moment: dt.datetime) -> int:
 def parameters(start: dt.datetime, end: dt.datetime, filters: Filters, **extra: Any) -> dict[str, Any]:
     """The bound values of a ``clickhouse`` rendering."""
     return {
-        "window_start_ms": _ms(start),
-        "window_end_ms": _ms(end),
+        "window_start_ms": epoch_ms(start),
+        "window_end_ms": epoch_ms(end),
         "service": filters.service,
         "environment": filters.environment,
         "model": filters.model,

@@ -65,6 +65,15 @@ def test_a_known_shift_is_flagged_item_by_item(store_client, database, windows):
     assert got["model"].current.startswith(("gpt-4o 5", "gpt-4o-mini 5", "gpt-4o 4", "gpt-4o-mini 4"))
 
 
+def test_the_item_names_a_monitor_may_list_are_the_ones_drift_compares(store_client, database, windows):
+    from llmsight.evaluator.drift import ITEMS, is_item
+
+    baseline, current = windows
+    got = {i.item for i in compare(store_client, database, baseline, current, Filters(service="shifted"))}
+    assert set(ITEMS) <= got and all(is_item(name) for name in got)
+    assert not is_item("answer_length") and not is_item("score:")
+
+
 def test_windows_drawn_alike_are_stable(store_client, database, windows):
     baseline, current = windows
     got = {i.item: i for i in compare(store_client, database, baseline, current, Filters(service="same"))}

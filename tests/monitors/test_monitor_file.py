@@ -123,6 +123,10 @@ BAD = {
         "monitors: [{name: a, signals: {quality: {rubrics_dir: /nonexistent/rubrics, metrics: [tone]}}}]",
         "quality.metrics: rubrics directory /nonexistent/rubrics",
     ),
+    "unknown drift item": (
+        "monitors: [{name: a, signals: {drift: {items: [answer_length, 'score:relevance']}}}]",
+        "monitors[0].signals.drift.items: unknown drift item(s) answer_length: use input_tokens,",
+    ),
     "bad duration": ("monitors: [{name: a, lookback: 7 days}]", "monitors[0].lookback: cannot read duration '7 days'"),
     "unknown channel": ("monitors: [{name: a, notify: {channels: [pager]}}]", "notifies unknown channel(s) pager"),
     "duplicate names": ("monitors: [{name: a}, {name: a}]", "monitor names must be unique: a"),

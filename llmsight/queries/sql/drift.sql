@@ -2,16 +2,16 @@
 -- [current_start, current_end): numeric items (drift_numeric: PSI over the baseline's deciles and the
 -- two-sample Kolmogorov-Smirnov test) and category items (drift_categories' counts: PSI over the
 -- categories and a chi-squared test of the 2 x k table), each with a plain verdict. The verdict needs
--- both the size and the evidence: shifted is PSI >= 0.25 with p < 0.01, moderate shift PSI >= 0.1 with
--- p < 0.01, else stable; fewer than min_samples in either window is insufficient data. On a large
+-- both the size and the evidence: shifted is PSI >= 0.25 with p < alpha (0.01: drift.ALPHA), moderate
+-- shift PSI >= 0.1 with p < alpha, else stable; fewer than min_samples in either window is insufficient data. On a large
 -- sample a trivial difference is "significant", which is why significance alone is never drift.
 -- The chi-squared p-value uses the Wilson-Hilferty approximation (good to about two digits, enough to
 -- tell p < 0.01 from p > 0.05). An item's summaries: the median (numeric) or the top three categories.
 SELECT item, kind, baseline_n, current_n, baseline_median, current_median, baseline_top, current_top,
     psi, statistic, pvalue,
     multiIf(least(baseline_n, current_n) < {min_samples:UInt32} OR isNaN(psi) OR isNaN(pvalue), 'insufficient data',
-            pvalue < 0.01 AND psi >= 0.25, 'shifted',
-            pvalue < 0.01 AND psi >= 0.1, 'moderate shift',
+            pvalue < {alpha:Float64} AND psi >= 0.25, 'shifted',
+            pvalue < {alpha:Float64} AND psi >= 0.1, 'moderate shift',
             'stable') AS verdict
 FROM (
     SELECT item, 'numeric' AS kind, baseline_n, current_n, baseline_median, current_median,
