@@ -82,6 +82,18 @@ def test_an_origin_not_listed_gets_no_cors_header_on_the_preflight_or_the_post(c
     assert "Origin" in post.headers["vary"]
 
 
+def test_a_simple_cross_site_post_without_preflight_stores_nothing(cors_collector, store_client):
+    """What a hostile page can send with no preflight at all (a form or text/plain fetch): refused, not stored."""
+    url = f"{cors_collector.endpoints.http}/v1/traces"
+    body = feedback_body("resp-simple", 0.0, "down")
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        for origin in (OTHER, APP):  # listed or not: a simple request carries no bearer token
+            post = httpx.post(url, content=body, headers={"Origin": origin, "Content-Type": content_type})
+            assert post.status_code in (401, 415), (content_type, origin, post.status_code)
+    stored = "SELECT count() FROM otel_traces WHERE SpanAttributes['llmsight.feedback.response_id'] = 'resp-simple'"
+    assert int(store_client.command(stored)) == 0
+
+
 def test_other_paths_are_not_cross_origin(cors_collector):
     for path in ("/healthz", "/metrics"):
         response = httpx.options(f"{cors_collector.endpoints.http}{path}", headers={"Origin": APP, **PREFLIGHT})
