@@ -47,6 +47,14 @@ def _register_optional() -> None:
         for name in names:
             if hasattr(module, name):
                 app.command(name)(getattr(module, name))
+    for module_name, group in (("llmsight.cli.eval", "eval"), ("llmsight.cli.dataset", "dataset")):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        app.add_typer(module.app, name=group)
 
 
 _register_optional()

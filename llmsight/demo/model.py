@@ -18,6 +18,7 @@ import json
 import random
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -76,8 +77,16 @@ class DemoModelServer(BackgroundServer):
 
     name = "llmsight-demo-model"
 
-    def __init__(self, seed: int = 7, latency_s: tuple[float, float] = (0.005, 0.04)) -> None:
+    def __init__(
+        self,
+        seed: int = 7,
+        latency_s: tuple[float, float] = (0.005, 0.04),
+        mix: tuple[tuple[str, float], ...] | None = None,
+    ) -> None:
+        """``mix`` set: each question's outcome is drawn from it by a hash of the question, so the same
+        question always gets the same answer whatever the order (an experiment's rows, run concurrently)."""
         self._rng = random.Random(seed)
+        self.mix = mix
         self._lock = threading.Lock()
         self.latency_s = latency_s
         self.outcomes: Counter[str] = Counter()
@@ -100,6 +109,17 @@ class DemoModelServer(BackgroundServer):
                 latency += self._rng.uniform(0.1, 0.3)
             pick = self._rng.randrange(1 << 30)
         return pick_outcome(roll), latency, pick
+
+    def _fixed_draw(self, messages: list[dict]) -> tuple[str, float, int]:
+        question = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), "")
+        pick = zlib.crc32(question.encode())
+        roll = (pick % 10_000) / 10_000
+        acc = 0.0
+        for outcome, share in self.mix or ():
+            acc += share
+            if roll < acc:
+                return outcome, self.latency_s[0], pick
+        return (self.mix or MIX)[0][0], self.latency_s[0], pick
 
     def _app_answer(self, messages: list[dict], outcome: str, pick: int) -> str:
         question = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
@@ -130,7 +150,10 @@ class DemoModelServer(BackgroundServer):
             content = judge.judge_content(messages)
             await asyncio.sleep(0.001)
             return self._reply(body, messages, content, model)
-        outcome, latency, pick = self._draw()
+        if self.mix is not None:
+            outcome, latency, pick = self._fixed_draw(messages)
+        else:
+            outcome, latency, pick = self._draw()
         with self._lock:
             self.outcomes[outcome] += 1
         if outcome == "rate_limited":

@@ -221,3 +221,14 @@ def ask(
     values = {k: v for k, v in parameters(start, end, filters, **extra).items() if k in used}
     result = client.query(sql, parameters=values)
     return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+
+def lookup(client: Any, database: str, name: str, **values: Any) -> list[dict[str, Any]]:
+    """Run question ``name`` that has no time window (an experiment run's rows, say), binding ``values``."""
+    sql = render(name, "clickhouse", database=database)
+    used = set(re.findall(r"\{(\w+):", sql))
+    missing = used - set(values)
+    if missing:
+        raise KeyError(f"question {name!r} needs {', '.join(sorted(missing))}")
+    result = client.query(sql, parameters={k: v for k, v in values.items() if k in used})
+    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]

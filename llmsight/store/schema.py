@@ -41,6 +41,13 @@ MIGRATIONS: dict[int, list[str]] = {
     10: ["023_call_screens.sql", "024_call_screens_mv.sql"],
     11: ["025_feedback.sql", "026_feedback_mv.sql"],
     12: ["027_call_response_ids.sql", "028_call_response_ids_mv.sql", "029_call_response_ids_backfill.sql"],
+    13: [
+        "030_experiment_runs.sql",
+        "031_experiment_runs_mv.sql",
+        "032_experiment_rows.sql",
+        "033_experiment_rows_mv.sql",
+        "034_evaluations_mv.sql",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -56,6 +63,8 @@ TTL_COLUMNS: dict[str, str] = {
     "call_screens": "toDateTime(Timestamp)",
     "feedback": "toDateTime(Timestamp)",
     "call_response_ids": "toDateTime(Timestamp)",
+    "experiment_runs": "toDateTime(Timestamp)",
+    "experiment_rows": "toDateTime(Timestamp)",
 }
 
 
@@ -90,6 +99,8 @@ def render(filename: str, store: StoreURL, retention_days: int) -> str:
         ttl_screens=_ttl_clause(TTL_COLUMNS["call_screens"], retention_days),
         ttl_feedback=_ttl_clause(TTL_COLUMNS["feedback"], retention_days),
         ttl_response_ids=_ttl_clause(TTL_COLUMNS["call_response_ids"], retention_days),
+        ttl_experiment_runs=_ttl_clause(TTL_COLUMNS["experiment_runs"], retention_days),
+        ttl_experiment_rows=_ttl_clause(TTL_COLUMNS["experiment_rows"], retention_days),
         dict_credentials=credentials,
     )
 

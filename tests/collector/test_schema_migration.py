@@ -86,7 +86,7 @@ def test_v11_store_gets_the_recent_response_ids_of_its_calls_and_new_ones_as_the
     insert_span(client, {"gen_ai.request.model": "gpt-4o"})  # no response id: no row
 
     monkeypatch.undo()
-    assert schema.init_schema(client, store, retention_days=0).applied == schema.MIGRATIONS[12]
+    assert schema.init_schema(client, store, retention_days=0).applied[:3] == schema.MIGRATIONS[12]
     rows = client.query("SELECT ResponseId, TraceId, SpanId FROM call_response_ids FINAL").result_rows
     assert rows == [("chatcmpl-recent", recent, recent[:16])]  # the last 7 days' calls only
     later = insert_span(client, {"gen_ai.response.id": "chatcmpl-later"})

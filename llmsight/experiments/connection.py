@@ -1,0 +1,102 @@
+"""Where an experiment sends its data and reads it back, so it never fights another process over a store.
+
+Everything an experiment writes (the run, each row's trace, each score) is OpenTelemetry data sent
+to a collector, like the app's own telemetry; the store's views file it. The collector is:
+
+- ``--collector URL`` when given (a deployed collector, e.g. docker-compose's), reading the store directly;
+- else the running ``llmsight serve`` that owns the embedded store (found through serve.json), reading
+  through its query endpoint;
+- else a collector started in this process on free local ports for the length of the run (and
+  findable through serve.json meanwhile, so ``llmsight report`` in another terminal still works).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from llmsight.settings import Settings
+
+
+@dataclass
+class Connection:
+    otlp_endpoint: str  # OTLP/HTTP base URL
+    token: str | None  # bearer token for it
+    client: Any  # clickhouse-connect client for reads
+    database: str
+    via: str  # for people: "a collector in this process", "llmsight serve (pid 123)", the URL
+    collector: Any = None  # the in-process Collector, if this run started one
+
+    def wait_stored(self, done: Callable[[], bool], timeout: float = 60.0) -> bool:
+        """Wait until ``done()`` (a read of the store) holds; an in-process collector first stores all it took."""
+        deadline = time.monotonic() + timeout
+        if self.collector is not None:
+            self.collector.wait_until_stored(timeout=timeout)
+        while not done():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def connect(settings: Settings, collector_url: str | None = None) -> Iterator[Connection]:
+    from llmsight.cli.common import query_client, running_serve, serve_file
+    from llmsight.collector.auth import TokenAuth
+    from llmsight.store.client import open_client
+    from llmsight.store.url import parse_store_url
+
+    store = parse_store_url(settings.clickhouse_url)
+    token = TokenAuth(settings.ingest_tokens).reader_token()
+    if collector_url:
+        client = open_client(store)
+        try:
+            yield Connection(collector_url.rstrip("/"), token, client, store.database, collector_url)
+        finally:
+            client.close()
+        return
+    serving = running_serve(settings) if store.embedded else None
+    if serving and serving.get("http"):
+        client = query_client(settings)
+        try:
+            yield Connection(
+                serving["http"], token, client, store.database, f"llmsight serve (pid {serving.get('pid')})"
+            )
+        finally:
+            client.close()
+        return
+    from llmsight.collector.server import Collector
+
+    local = settings.model_copy(
+        update={
+            "host": "127.0.0.1",
+            "http_port": _free_port(),
+            "grpc_port": _free_port(),
+            "query_port": _free_port(),
+            "batch_timeout_ms": 50,
+            "tls_cert_file": "",
+            "tls_key_file": "",
+        }
+    )
+    collector = Collector(local, serve_file=serve_file(settings) if store.embedded else None)
+    collector.start_in_thread()
+    client = None
+    try:
+        client = open_client(collector.store)
+        yield Connection(
+            collector.endpoints.http, token, client, store.database, "a collector in this process", collector
+        )
+    finally:
+        if client is not None:
+            client.close()
+        collector.stop_thread()

@@ -1,0 +1,254 @@
+"""``llmsight eval run``: each dataset row through the target (or its given answer), then the judge.
+
+Resumable by name: rows with a stored answer are not run again and (row, metric) pairs with a final
+score are not judged again, so an interrupted or failed run is finished by running the same command.
+A name belongs to one dataset, target and judge; reusing it with another is an error, so a
+comparison never mixes two setups under one name.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmsight.evaluator.judge import Judge
+from llmsight.evaluator.metrics import Metric
+from llmsight.evaluator.rubric import Rubric
+from llmsight.evaluator.sampling import FINAL_STATUSES
+from llmsight.experiments import judging, target
+from llmsight.experiments.connection import Connection
+from llmsight.experiments.dataset import Dataset, DatasetRow
+from llmsight.experiments.telemetry import ExperimentTelemetry
+from llmsight.queries.questions import lookup
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+class ExperimentError(ValueError):
+    """The run cannot go on as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    name: str
+    dataset: Dataset
+    target: str  # module:function, or "" to judge the dataset's own answers
+    metrics: list[Metric]
+    rubrics: dict[str, Rubric]
+    versions: dict[str, str]  # metric -> prompt version
+    judge: Judge
+    service: str
+    concurrency: int = 4
+    git_commit: str = ""
+
+
+@dataclass
+class RunOutcome:
+    rows: int = 0
+    answered_now: int = 0
+    answered_before: int = 0
+    target_errors: list[tuple[str, str]] = field(default_factory=list)  # (row id, error)
+    judge: judging.JudgeTally = field(default_factory=judging.JudgeTally)
+    interrupted: bool = False
+    elapsed_s: float = 0.0
+    sent_rows: dict[str, str] = field(default_factory=dict)  # row id -> the row span sent this run
+
+
+def git_commit() -> str:
+    """HEAD of the working directory's repository, ``+dirty`` when it has changes; "" outside one."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, check=True)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def check_same_setup(previous: dict[str, Any] | None, spec: RunSpec) -> None:
+    if previous is None:
+        return
+    name = spec.name
+    if previous["dataset_hash"] != spec.dataset.hash:
+        raise ExperimentError(
+            f"run {name!r} was made from other rows (dataset {previous['dataset_path']}, hash "
+            f"{previous['dataset_hash']}; this file's is {spec.dataset.hash}). Name this run differently."
+        )
+    if previous["target"] != spec.target:
+        was = previous["target"] or "the dataset's own answers"
+        raise ExperimentError(f"run {name!r} ran {was}, not {spec.target or 'the dataset answers'}; use another --name")
+    if previous["judge_model"] != spec.judge.model:
+        raise ExperimentError(
+            f"run {name!r} was judged by {previous['judge_model']}, not {spec.judge.model}; use the same judge "
+            "to finish it, or another --name"
+        )
+
+
+def _run_row(func: Any, row: DatasetRow, spec: RunSpec, telemetry: ExperimentTelemetry) -> tuple[str, str, str]:
+    """Run the target on one row inside the row's span; returns (row id, row span id, error or "")."""
+    started = time.perf_counter()
+    with telemetry.row(row.id, spec.dataset.hash, row.question, row.ground_truth) as span:
+        span_id = f"{span.get_span_context().span_id:016x}"
+        try:
+            if func is None:
+                out = target.TargetOutput(row.answer, row.context)
+            else:
+                out = target.output(func(**target.arguments(func, row)))
+                if not out.context and not spec.target:
+                    out = target.TargetOutput(out.answer, row.context)
+            telemetry.answered(span, out.answer, out.context)
+            return row.id, span_id, ""
+        except Exception as exc:  # the app's failure is this row's result, not the run's end
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            telemetry.failed(span, error)
+            return row.id, span_id, error
+        finally:
+            span.set_attribute("llmsight.experiment.duration_ms", (time.perf_counter() - started) * 1000)
+
+
+def _run_targets(
+    func: Any, rows: list[DatasetRow], spec: RunSpec, telemetry: ExperimentTelemetry, outcome: RunOutcome,
+    progress: Progress,
+) -> None:  # fmt: skip
+    queue = iter(rows)
+    done = 0
+    interrupted: KeyboardInterrupt | None = None
+    with ThreadPoolExecutor(max_workers=spec.concurrency, thread_name_prefix="llmsight-eval-target") as pool:
+        pending: set[Future[tuple[str, str, str]]] = set()
+
+        def fill() -> None:
+            while len(pending) < spec.concurrency and interrupted is None:
+                row = next(queue, None)
+                if row is None:
+                    return
+                pending.add(pool.submit(_run_row, func, row, spec, telemetry))
+
+        fill()
+        while pending:
+            try:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+                continue
+            for future in finished:
+                pending.discard(future)
+                row_id, span_id, error = future.result()
+                outcome.sent_rows[row_id] = span_id
+                done += 1
+                if error:
+                    outcome.target_errors.append((row_id, error))
+                else:
+                    outcome.answered_now += 1
+                progress("answering", done, len(rows))
+            fill()
+    if interrupted is not None:
+        raise interrupted
+
+
+def _stored_rows(conn: Connection, name: str) -> dict[str, dict[str, Any]]:
+    return {r["row_id"]: r for r in lookup(conn.client, conn.database, "experiment_rows", experiment=name)}
+
+
+def _done_scores(conn: Connection, spec: RunSpec) -> list[dict[str, Any]]:
+    return lookup(
+        conn.client, conn.database, "experiment_scores", experiment=spec.name, judge_model=spec.judge.model,
+        metrics=[m.name for m in spec.metrics], versions=[spec.versions[m.name] for m in spec.metrics],
+    )  # fmt: skip
+
+
+def run_experiment(
+    spec: RunSpec, conn: Connection, progress: Progress = lambda phase, done, total: None, timeout_s: float = 120.0
+) -> RunOutcome:
+    """Run, judge and store the experiment; raises KeyboardInterrupt after saving what was done."""
+    started = time.monotonic()
+    outcome = RunOutcome(rows=len(spec.dataset))
+    previous = lookup(conn.client, conn.database, "experiment_runs", experiment=spec.name, limit=1)
+    check_same_setup(previous[0] if previous else None, spec)
+    func = target.load_target(spec.target) if spec.target else None
+    stored = _stored_rows(conn, spec.name)
+    todo = [r for r in spec.dataset.rows if r.id not in stored or stored[r.id]["error"]]
+    outcome.answered_before = len(spec.dataset) - len(todo)
+    telemetry = ExperimentTelemetry(conn.otlp_endpoint, conn.token, spec.service, spec.name)
+    try:
+        telemetry.run(
+            {
+                "llmsight.dataset.path": str(spec.dataset.path),
+                "llmsight.dataset.hash": spec.dataset.hash,
+                "llmsight.dataset.rows": len(spec.dataset),
+                "llmsight.experiment.target": spec.target,
+                "llmsight.experiment.git_commit": spec.git_commit,
+                "llmsight.experiment.judge_model": spec.judge.model,
+                "llmsight.experiment.metrics": ",".join(m.name for m in spec.metrics),
+                "llmsight.experiment.rubric_versions": _json(spec.versions),
+            }
+        )
+        if func is not None:
+            telemetry.instrument()
+        try:
+            _run_targets(func, todo, spec, telemetry, outcome, progress)
+            telemetry.uninstrument()
+            _settle(conn, telemetry, lambda: _answers_stored(conn, spec, outcome.sent_rows), timeout_s, "answers")
+            rows = [r for r in _stored_rows(conn, spec.name).values() if not r["error"]]
+            done = {(s["row_id"], s["metric"]) for s in _done_scores(conn, spec) if s["status"] in FINAL_STATUSES}
+            outcome.judge.judged_before = len(done)
+            need_trace = [r for r in rows if not judging.stored_context(r)]
+            from_trace = judging.trace_context(conn.client, conn.database, need_trace) if need_trace else {}
+            contexts = {r["row_id"]: judging.stored_context(r) or from_trace.get(r["row_id"], ()) for r in rows}
+            tasks, skipped = judging.plan(rows, contexts, spec.metrics, spec.rubrics, done)
+            progress("judging", 0, len(tasks))
+            judging.judge_rows(
+                tasks, skipped, judge=spec.judge, versions=spec.versions, telemetry=telemetry,
+                concurrency=spec.concurrency, tally=outcome.judge,
+                progress=lambda n: progress("judging", n, len(tasks)),
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+        sent = outcome.judge.sent_scores
+        _settle(conn, telemetry, lambda: _scores_stored(conn, spec, sent), timeout_s, f"{len(sent)} scores")
+    finally:
+        telemetry.close()
+    outcome.elapsed_s = time.monotonic() - started
+    if outcome.interrupted:
+        raise KeyboardInterrupt
+    return outcome
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def _settle(
+    conn: Connection, telemetry: ExperimentTelemetry, stored: Callable[[], bool], timeout: float, what: str
+) -> None:
+    """Flush what was sent and wait until the store has it: the next step (or run) reads it back."""
+    telemetry.flush()
+    if not conn.wait_stored(stored, timeout):
+        lost = f" ({telemetry.dropped} spans could not be sent)" if telemetry.dropped else ""
+        raise ExperimentError(
+            f"the {what} sent to the collector ({conn.via}) were not stored within {timeout:g}s{lost}"
+        )
+
+
+def _answers_stored(conn: Connection, spec: RunSpec, sent: dict[str, str]) -> bool:
+    """Every row sent this run is stored as that row's current attempt."""
+    if not sent:
+        return True
+    stored = _stored_rows(conn, spec.name)
+    return all(row_id in stored and stored[row_id]["span_id"] == span_id for row_id, span_id in sent.items())
+
+
+def _scores_stored(conn: Connection, spec: RunSpec, sent: dict[tuple[str, str], str]) -> bool:
+    """Every score sent this run is stored: a final one as final (a rerun must not judge it again)."""
+    if not sent:
+        return True
+    stored = {(s["row_id"], s["metric"]): s["status"] for s in _done_scores(conn, spec)}
+    return all(
+        key in stored and (status not in FINAL_STATUSES or stored[key] in FINAL_STATUSES)
+        for key, status in sent.items()
+    )
