@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -89,7 +90,7 @@ def build_query_app(
             local.client = client_factory()
         return local.client
 
-    def run(sql: str, marker: str, fmt: str | None, parameters: dict[str, str]) -> bytes:
+    def run(sql: str, marker: str, fmt: str | None, parameters: dict[str, Any]) -> bytes:
         try:
             text = checked_query(client(), sql, policy, parameters)
             return client().raw_query(f"/* {marker} */ {text}", parameters=parameters or None, fmt=fmt)
@@ -126,8 +127,6 @@ def build_query_app(
                 return _error(497, "a tenant-bound token cannot use the query endpoint (it reads every tenant)", 403)
         if params.get("database", database) != database:
             return _error(81, f"only database {database} is readable here", 404)
-        # Query parameters ({name:Type} in the text) are values, bound by the engine: safe to pass on.
-        parameters = {k.removeprefix("param_"): v for k, v in params.items() if k.startswith("param_")}
         fmt = params.get("default_format") or None
         if fmt is not None and not fmt.isidentifier():
             return _error(73, f"unknown format {fmt!r}", 400)
@@ -140,6 +139,12 @@ def build_query_app(
             sql = f"{sql}\n{body.decode('utf-8', errors='replace')}" if sql else body.decode("utf-8", errors="replace")
         if not sql.strip():
             return Response(b"Ok.\n", media_type="text/plain")  # ClickHouse's answer to a bare ping
+        # Query parameters ({name:Type} in the text) are values, bound by the engine: safe to pass on,
+        # as the text the client sent (already in ClickHouse's escaped form, so not formatted again).
+        parameters = {k.removeprefix("param_"): BoundText(v) for k, v in params.items() if k.startswith("param_")}
+        unbound = [name for name in sorted(parameters) if not re.search(r"\{\s*" + re.escape(name) + r"\s*:", sql)]
+        if unbound:  # only {name:Type} binding: a value is never pasted into the text that the guard checked
+            return _error(456, f"parameter(s) {', '.join(unbound)} have no {{name:Type}} placeholder", 400)
         try:
             await asyncio.wait_for(slots.acquire(), timeout=limits.max_seconds)
         except asyncio.TimeoutError:
@@ -219,6 +224,20 @@ def _status(text: str) -> tuple[int, str, int]:
     if code in UNAVAILABLE or code == 0:  # no ClickHouse code: the connection itself failed
         return code, text if code else f"store unavailable: {text.splitlines()[0] if text else 'no answer'}", 503
     return code, text, 500
+
+
+class BoundText:
+    """A query parameter's value as the HTTP client sent it: clickhouse-connect formats an object it
+    does not know with ``str()``, so the engine receives the text unchanged (formatting a ``str`` again
+    would escape it twice: an ``Array(String)`` would not parse, a quote would match nothing)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _error(code: int, message: str, status: int) -> Response:

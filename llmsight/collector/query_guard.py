@@ -158,7 +158,7 @@ def _name(text: str) -> str:
     return text.split(" (alias ", 1)[0].strip()
 
 
-def checked_query(client: Any, sql: str, policy: Policy, parameters: dict[str, str] | None = None) -> str:
+def checked_query(client: Any, sql: str, policy: Policy, parameters: dict[str, Any] | None = None) -> str:
     """The canonical text of ``sql`` once the policy allows it; raises QueryRefused otherwise.
 
     ``parameters`` fill ``{name:Type}`` placeholders; the engine binds them as values, so they

@@ -202,6 +202,27 @@ def test_identifier_parameters_are_checked_as_bound(serve):
     assert _query(serve, sql, params={"param_t": "llm_calls"}).status_code == 200
 
 
+def test_parameters_reach_the_engine_as_the_client_sent_them(serve):
+    """clickhouse-connect sends values in ClickHouse's escaped text form; the endpoint passed them through its own
+    client, which escaped them again: an Array(String) did not parse and a quote matched nothing."""
+    from llmsight.store.client import open_client
+
+    client = open_client(f"{serve.query}/otel", compress=False, access_token="op-token")
+    try:
+        got = client.query(
+            "SELECT {s:String}, {a:Array(String)}, length({a:Array(String)}), {n:Nullable(String)}",
+            parameters={"s": "O'Brien \\ tab\there", "a": ["it's", "b\\c"], "n": None},
+        ).result_rows
+        assert got == [("O'Brien \\ tab\there", ["it's", "b\\c"], 2, None)]
+        assert client.query("SELECT count() FROM llm_calls WHERE ServiceName IN {s:Array(String)}",
+                            parameters={"s": ["secure-svc", "x'y"]}).result_rows == [(5,)]  # fmt: skip
+    finally:
+        client.close()
+    # a parameter the text does not bind as {name:Type} is refused: nothing is pasted into checked SQL
+    unbound = _query(serve, "SELECT %(s)s", params={"param_s": "1"})
+    assert unbound.status_code == 400 and "have no {name:Type} placeholder" in unbound.text
+
+
 def test_multi_statements_are_refused(serve):
     response = _refused(_query(serve, "SELECT 1; SELECT 2"), 400)
     assert "Multi-statements" in response
