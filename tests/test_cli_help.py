@@ -13,7 +13,10 @@ from typer.testing import CliRunner
 from llmsight.cli.main import app
 
 runner = CliRunner()
-COMMANDS = [["serve"], ["db", "init"], ["db", "status"], ["calls"], ["trace"], ["evaluate"], ["report"], ["demo"]]
+COMMANDS = [
+    ["serve"], ["db", "init"], ["db", "status"], ["calls"], ["trace"], ["evaluate"], ["report"], ["demo"],
+    ["dataset", "export"], ["eval", "run"], ["eval", "compare"], ["eval", "gate"], ["eval", "runs"],
+]  # fmt: skip
 
 
 pytestmark = pytest.mark.usefixtures("cli_env")
