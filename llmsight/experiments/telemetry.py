@@ -27,7 +27,7 @@ from llmsight.instrumentation.exporting import DropCountingExporter
 RUN_SPAN = "llmsight.experiment.run"
 ROW_SPAN = "llmsight.experiment.row"
 EVALUATION_SPAN = "llmsight.evaluation"
-ENVIRONMENT = "eval"  # deployment.environment.name of an experiment's calls: dashboards can leave them out
+ENVIRONMENT = "llmsight-eval"  # deployment.environment.name of experiment data: production views leave it out
 
 
 def _clip(text: str, limit: int = MAX_FIELD_CHARS) -> str:
