@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmsight.queries import render
+from llmsight.queries.questions import GRAFANA_NOT_EXPERIMENT
 
 DATASOURCE_UID = "llmsight-clickhouse"
 DS = {"type": "grafana-clickhouse-datasource", "uid": DATASOURCE_UID}
@@ -20,16 +21,19 @@ FORMATS = {"timeseries": 0, "table": 1, "traces": 3}
 
 # Filters shared by panels. Each $__conditionalAll collapses to 1=1 when its variable is All,
 # so the default view scans by time only and ClickHouse prunes by partition (toDate(Timestamp)).
-CALLS_FILTER = """$__timeFilter(Timestamp)
-  AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
-  AND $__conditionalAll(Model IN (${model:singlequote}), $model)
-  AND $__conditionalAll(Environment IN (${environment:singlequote}), $environment)"""
+# Experiments (`llmsight eval run`, environment llmsight-eval) are left out unless that environment is chosen.
+CALLS_FILTER = f"""$__timeFilter(Timestamp)
+  AND $__conditionalAll(ServiceName IN (${{service:singlequote}}), $service)
+  AND $__conditionalAll(Model IN (${{model:singlequote}}), $model)
+  AND $__conditionalAll(Environment IN (${{environment:singlequote}}), $environment)
+  AND {GRAFANA_NOT_EXPERIMENT}"""
 
-EVALS_FILTER = """$__timeFilter(SpanTimestamp)
-  AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
-  AND $__conditionalAll(Model IN (${model:singlequote}), $model)
-  AND $__conditionalAll(Environment IN (${environment:singlequote}), $environment)
-  AND $__conditionalAll(Metric IN (${metric:singlequote}), $metric)"""
+EVALS_FILTER = f"""$__timeFilter(SpanTimestamp)
+  AND $__conditionalAll(ServiceName IN (${{service:singlequote}}), $service)
+  AND $__conditionalAll(Model IN (${{model:singlequote}}), $model)
+  AND $__conditionalAll(Environment IN (${{environment:singlequote}}), $environment)
+  AND {GRAFANA_NOT_EXPERIMENT}
+  AND $__conditionalAll(Metric IN (${{metric:singlequote}}), $metric)"""
 
 TRACE_LINK = {
     "title": "Open trace",

@@ -150,7 +150,7 @@ def demo(
 
     last = f"{math.ceil(result.window_s)}s"
     url = settings.clickhouse_url
-    report(last=last, service=SERVICE_NAME, model="", worst=1, output="table", clickhouse_url=url)
+    report(last=last, service=SERVICE_NAME, model="", environment="", worst=1, output="table", clickhouse_url=url)
     if result.monitor_run is not None:
         from llmsight.cli.monitor import results_table
 

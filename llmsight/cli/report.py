@@ -19,6 +19,7 @@ from llmsight.cli.common import (
     ServiceOption,
     StoreOption,
     console,
+    default_note,
     fail,
     make_settings,
     query_client,
@@ -108,6 +109,15 @@ def report(
     last: Annotated[str, typer.Option("--last", help="Window to report on: 1h, 24h, 7d.")] = "24h",
     service: ServiceOption = "",
     model: ModelOption = "",
+    environment: Annotated[
+        str,
+        typer.Option(
+            "--environment",
+            help="Only this deployment environment; llmsight-eval shows experiments (llmsight eval run)."
+            + default_note("all but llmsight-eval"),
+            show_default=False,
+        ),
+    ] = "",
     worst: Annotated[int, typer.Option("--worst", min=0, help="Worst samples shown per metric.")] = 3,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     clickhouse_url: StoreOption = None,
@@ -115,6 +125,8 @@ def report(
     """Quality scores beside traffic, errors, latency and cost for one window.
 
     Example: [bold]llmsight report --last 7d --service checkout[/]
+
+    Experiments: [bold]llmsight report --last 1h --environment llmsight-eval[/]
     """
     from llmsight.evaluator.report import build_report
 
@@ -133,6 +145,7 @@ def report(
             service=service,
             model=model,
             worst_n=worst,
+            environment=environment,
         )
     if output == "json":
         console.print_json(json.dumps(rep.as_dict(), default=str))

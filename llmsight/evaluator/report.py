@@ -245,14 +245,16 @@ def build_report(
     model: str = "",
     worst_n: int = 3,
     now: dt.datetime | None = None,
+    environment: str = "",
 ) -> Report:
-    """The report for ``[now - window_s, now)``; ``service``/``model`` narrow calls, scores and monitors.
+    """The report for ``[now - window_s, now)``; ``service``/``model``/``environment`` narrow calls, scores and
+    monitors. Without an environment, experiments (``llmsight eval run``'s ``llmsight-eval``) are left out.
 
     Monitors are those whose target is exactly that service/model (all of them without a filter).
     """
     end = now or dt.datetime.now(dt.timezone.utc)
     start = end - dt.timedelta(seconds=window_s)
-    filters = Filters(service=service, model=model)
+    filters = Filters(service=service, model=model, environment=environment)
     report = Report(window_s=window_s)
     report.metrics = [_metric(r) for r in ask(client, database, "quality_by_metric", start, end, filters)]
     by_metric = {m.metric: m for m in report.metrics}

@@ -15,6 +15,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from llmsight.queries.questions import EXPERIMENT_ENVIRONMENT
 from llmsight.store.event_content import fill_from_events
 
 FINAL_STATUSES = ("ok", "not_applicable", "parse_error")
@@ -120,8 +121,11 @@ def select_candidates(
         where.append(f"ServiceName = {quote(service)}")
     if model:
         where.append(f"Model = {quote(model)}")
+    # Experiments (`llmsight eval run`) are judged by their own run, never sampled as production.
     if environment:
         where.append(f"Environment = {quote(environment)}")
+    else:
+        where.append(f"Environment != {quote(EXPERIMENT_ENVIRONMENT)}")
     columns = ", ".join(f"`{c}`" for c in CALL_COLUMNS)
     result = client.query(
         f"SELECT {columns} FROM {db}.llm_calls WHERE {' AND '.join(where)} "

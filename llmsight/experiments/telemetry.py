@@ -23,11 +23,12 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status,
 
 from llmsight.evaluator.inputs import MAX_CONTEXT_CHARS, MAX_FIELD_CHARS
 from llmsight.instrumentation.exporting import DropCountingExporter
+from llmsight.queries.questions import EXPERIMENT_ENVIRONMENT
 
 RUN_SPAN = "llmsight.experiment.run"
 ROW_SPAN = "llmsight.experiment.row"
 EVALUATION_SPAN = "llmsight.evaluation"
-ENVIRONMENT = "llmsight-eval"  # deployment.environment.name of experiment data: production views leave it out
+ENVIRONMENT = EXPERIMENT_ENVIRONMENT  # deployment.environment.name of experiment data: production views leave it out
 
 
 def _clip(text: str, limit: int = MAX_FIELD_CHARS) -> str:

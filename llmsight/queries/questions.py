@@ -62,7 +62,11 @@ def _literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-_COLUMNS = (("service", "ServiceName"), ("environment", "Environment"), ("model", "Model"))
+_COLUMNS = (("service", "ServiceName"), ("model", "Model"))
+# deployment.environment.name of what `llmsight eval run` sends (experiments): production views leave it out
+# unless it is the environment asked for, so a CI run of a deliberately bad variant moves no production figure.
+EXPERIMENT_ENVIRONMENT = "llmsight-eval"
+_NOT_EXPERIMENT = f"Environment != '{EXPERIMENT_ENVIRONMENT}'"
 _DASHBOARD_VARIABLES = (("ServiceName", "service"), ("Environment", "environment"), ("Model", "model"))
 
 
@@ -75,7 +79,8 @@ def _clickhouse(kind: str, arg: str | None, database: str, filters: Filters) -> 
             f"AND {arg} < fromUnixTimestamp64Milli({{window_end_ms:Int64}})"
         )
     if kind == "filters":
-        return " AND ".join(f"({{{p}:String}} = '' OR {col} = {{{p}:String}})" for p, col in _COLUMNS)
+        environment = f"if({{environment:String}} = '', {_NOT_EXPERIMENT}, Environment = {{environment:String}})"
+        return " AND ".join([*(f"({{{p}:String}} = '' OR {col} = {{{p}:String}})" for p, col in _COLUMNS), environment])
     if kind == "metrics":
         return "(empty({metrics:Array(String)}) OR has({metrics:Array(String)}, toString(Metric)))"
     if kind == "bucket":
@@ -98,9 +103,13 @@ def _grafana(kind: str, arg: str | None, filters: Filters, rule: bool) -> str:
     if kind == "filters":
         if rule:
             parts = [f"{col} = {_literal(v)}" for p, col in _COLUMNS if (v := getattr(filters, p))]
-            return " AND ".join(parts) or "1=1"
+            parts.append(f"Environment = {_literal(filters.environment)}" if filters.environment else _NOT_EXPERIMENT)
+            return " AND ".join(parts)
         return "\n  AND ".join(
-            f"$__conditionalAll({col} IN (${{{var}:singlequote}}), ${var})" for col, var in _DASHBOARD_VARIABLES
+            [
+                *(f"$__conditionalAll({col} IN (${{{var}:singlequote}}), ${var})" for col, var in _DASHBOARD_VARIABLES),
+                GRAFANA_NOT_EXPERIMENT,
+            ]
         )
     if kind == "metrics":
         if rule:
@@ -114,6 +123,10 @@ def _grafana(kind: str, arg: str | None, filters: Filters, rule: bool) -> str:
         return "Threshold"
     raise KeyError(kind)
 
+
+# In a dashboard: experiments are left out while the environment variable is All. $__conditionalAll(0, $v)
+# is 1=1 when $v is All and 0 otherwise, so NOT of it is "an environment was chosen".
+GRAFANA_NOT_EXPERIMENT = f"({_NOT_EXPERIMENT} OR NOT ($__conditionalAll(0, $environment)))"
 
 _BOUND = re.compile(r"(?<!\$)\{(\w+):([\w()]+)\}")
 
