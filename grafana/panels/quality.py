@@ -24,6 +24,7 @@ from panels.blocks import (
     timeseries,
 )
 from panels.drift import baseline_var, drift_table
+from panels.experiments import experiment_runs
 from panels.feedback import feedback_agreement, feedback_stats
 from panels.monitors import monitor_panels
 
@@ -250,11 +251,13 @@ ORDER BY Timestamp DESC""",
             links_on=["TraceId"],
         ),
     ]
+    lay.new_row()
+    panels.append(experiment_runs(lay))
     return dashboard(
         "llmsight-quality",
         "llmsight / Generation quality",
         "Judge scores per metric: averages, pass rates, failing answers, coverage and judge cost; monitor "
-        "violations and targets; people's feedback against the judge; drift against a baseline.",
+        "violations and targets; people's feedback against the judge; drift against a baseline; experiment runs.",
         panels,
         [service_var(), model_var(), environment_var(), metric_var(), baseline_var()],
         tags=["quality"],

@@ -176,25 +176,36 @@ def runs(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="How many, newest first.")] = 20,
     clickhouse_url: StoreOption = None,
 ) -> None:
-    """List experiment runs, newest first.
+    """List experiment runs, newest first, with each metric's pass rate (the figures `eval gate` checks).
 
     Example: [bold]llmsight eval runs --limit 5[/]
     """
+    import datetime as dt
+
     from llmsight.cli.common import query_client
     from llmsight.experiments.results import recent_runs
+    from llmsight.queries import ask
 
     with errors():
         settings = make_settings(clickhouse_url=clickhouse_url)
         client = query_client(settings)
         try:
             found = recent_runs(client, settings_database(settings), limit)
+            scores: dict[str, list[str]] = {}
+            if found:
+                start = min(r["started"] for r in found).replace(tzinfo=dt.timezone.utc)
+                end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)
+                for row in ask(client, settings_database(settings), "experiment_summary", start, end):
+                    rate = "-" if row["pass_rate"] is None else f"{row['pass_rate']:.0%}"
+                    scores.setdefault(row["run"], []).append(f"{row['metric']} {rate}")
         finally:
             client.close()
     table = Table(title="Experiment runs")
-    for col in ("name", "started (UTC)", "rows", "dataset", "target", "judge", "commit"):
+    for col in ("name", "started (UTC)", "rows", "dataset", "target", "judge", "commit", "pass rates"):
         table.add_column(col)
     for r in found:
         table.add_row(escape(r["name"]), f"{r['started']:%Y-%m-%d %H:%M}", str(r["dataset_rows"]),
                       escape(f"{Path(r['dataset_path']).name} ({r['dataset_hash'][:8]})"),
-                      escape(r["target"] or "answers as given"), r["judge_model"], r["git_commit"][:12])  # fmt: skip
+                      escape(r["target"] or "answers as given"), r["judge_model"], r["git_commit"][:12],
+                      ", ".join(scores.get(r["name"], [])))  # fmt: skip
     console.print(table)

@@ -116,6 +116,10 @@ def test_every_row_has_a_trace_and_scores_and_a_worse_app_is_a_regression(store_
     assert header == ["Metric", "Average", "Pass rate", "Target", "Baseline `main`", "Change [95% CI]", "Verdict"]
     assert all(metric in cells for metric in DEFAULT_METRICS) and "regression ❌" in cells
 
+    listed = runner.invoke(app, ["eval", "runs"])
+    worse_line = next(line for line in listed.output.splitlines() if "worse_app:answer" in line)
+    assert f"groundedness {gate['metrics']['groundedness']['pass_rate']:.0%}" in worse_line  # the gate's figure
+
     same = runner.invoke(app, ["eval", "gate", "again", "--baseline", "main"])
     assert same.exit_code == 0, same.output
     strict = runner.invoke(app, ["eval", "gate", "again", "--fail-under", "groundedness=0.95"])

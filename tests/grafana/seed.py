@@ -311,6 +311,42 @@ def _eval_rows(data: Seed) -> list[list]:
     return rows
 
 
+# Two experiment runs as `llmsight eval run` sends them (run, row and llmsight.evaluation spans, filed by the
+# store's views): run -> [groundedness score per row]; a score of 4 or more passes.
+EXPERIMENTS = {"base": [5, 4, 4, 2], "candidate": [3, 2, 4, 1]}
+
+
+def _experiment_rows(data: Seed) -> list[list]:
+    rng = random.Random(2024)
+    rows = []
+    resource = {"deployment.environment.name": "llmsight-eval", "service.name": "llmsight-eval"}
+
+    def span(at: datetime, trace: str, span_id: str, parent: str, name: str, attrs: dict, duration: int = 0) -> list:
+        return [at, trace, span_id, parent, name, "Internal", "llmsight-eval", resource, "llmsight.experiments",
+                attrs, duration, "Unset", ""]
+
+    for i, (name, scores) in enumerate(EXPERIMENTS.items()):
+        started = data.now - timedelta(hours=2 - i)
+        rows.append(span(started, _hex(rng, 16), _hex(rng, 8), "", "llmsight.experiment.run", {
+            "llmsight.experiment.name": name, "llmsight.dataset.hash": "h1", "llmsight.dataset.rows": "4",
+            "llmsight.experiment.judge_model": "gpt-4o-mini", "llmsight.experiment.metrics": "groundedness",
+            "llmsight.experiment.rubric_versions": json.dumps({"groundedness": "v1"})}))
+        for n, score in enumerate(scores):
+            at = started + timedelta(seconds=n)
+            trace, row_span = _hex(rng, 16), _hex(rng, 8)
+            rows.append(span(at, trace, row_span, "", "llmsight.experiment.row", {
+                "llmsight.experiment.name": name, "llmsight.dataset.row_id": f"r{n}",
+                "llmsight.experiment.question": f"q{n}?", "llmsight.experiment.answer": f"a{n}"}, 1_000_000))
+            rows.append(span(at + timedelta(seconds=5), trace, _hex(rng, 8), row_span, "llmsight.evaluation", {
+                "llmsight.experiment.name": name, "gen_ai.evaluation.name": "groundedness",
+                "gen_ai.evaluation.score.value": str(score),
+                "gen_ai.evaluation.score.label": "pass" if score >= THRESHOLD else "fail",
+                "llmsight.evaluation.status": "ok", "llmsight.evaluation.threshold": str(THRESHOLD),
+                "llmsight.evaluation.judge_model": "gpt-4o-mini", "llmsight.evaluation.prompt_version": "v1",
+                "llmsight.evaluation.span_time_unix_nano": str(int(at.timestamp() * 1e9))}))
+    return rows
+
+
 def load(client, database: str, data: Seed) -> None:
     """Insert prices, spans (-> llm_calls via the MV), evaluations and monitor results into ``database``."""
     for (provider, model), (pin, pout) in PRICES.items():
@@ -322,5 +358,6 @@ def load(client, database: str, data: Seed) -> None:
     client.command(f"SYSTEM RELOAD DICTIONARY `{database}`.model_prices_dict")
     client.insert("otel_traces", _span_rows(data), column_names=SPAN_COLUMNS, database=database)
     client.insert("otel_traces", _feedback_rows(data), column_names=SPAN_COLUMNS, database=database)
+    client.insert("otel_traces", _experiment_rows(data), column_names=SPAN_COLUMNS, database=database)
     client.insert("evaluations", _eval_rows(data), column_names=EVAL_COLUMNS, database=database)
     client.insert("monitor_results", _monitor_rows(data), column_names=MONITOR_COLUMNS, database=database)
