@@ -7,6 +7,7 @@ row lacks inputs for is skipped. So a CI system lists the failing rows by id and
 
 from __future__ import annotations
 
+import html
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import asdict
@@ -112,8 +113,13 @@ def _num(value: float | None, signed: bool = False) -> str:
     return "n/a" if value is None else (f"{value:+.2f}" if signed else f"{value:.2f}")
 
 
+def _code(text: str) -> str:
+    return "`" + html.escape(str(text), quote=False).replace("`", "'").replace("\n", " ") + "`"
+
+
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Table-cell text: an app's answer or a judge's reason must not become markup in a pull-request comment."""
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("`", "'").replace("\n", " ")
 
 
 def to_markdown(result: GateResult) -> str:
@@ -121,18 +127,18 @@ def to_markdown(result: GateResult) -> str:
     mark = {"passed": "✅ passed", "failed": "❌ failed", "incomplete": "⚠️ incomplete"}[result.verdict]
     info = run.info
     lines = [
-        f"## llmsight eval `{run.name}`: {mark}",
+        f"## llmsight eval {_code(run.name)}: {mark}",
         "",
-        f"Dataset `{info['dataset_path']}` ({info['dataset_rows']} rows, hash `{info['dataset_hash']}`) · "
-        f"target `{info['target'] or 'answers as given'}` · judge `{info['judge_model']}`"
-        + (f" · commit `{info['git_commit'][:12]}`" if info["git_commit"] else ""),
+        f"Dataset {_code(info['dataset_path'])} ({info['dataset_rows']} rows, hash {_code(info['dataset_hash'])}) · "
+        f"target {_code(info['target'] or 'answers as given')} · judge {_code(info['judge_model'])}"
+        + (f" · commit {_code(info['git_commit'][:12])}" if info["git_commit"] else ""),
         "",
     ]
     comparison = {m.metric: m for m in result.comparison.metrics} if result.comparison else {}
     header = "| Metric | Average | Pass rate | Target |"
     rule = "|---|---:|---:|---|"
     if result.comparison:
-        header += f" Baseline `{result.comparison.a}` | Change [95% CI] | Verdict |"
+        header += f" Baseline {_code(result.comparison.a)} | Change [95% CI] | Verdict |"
         rule += "---:|---|---|"
     lines += [header, rule]
     for metric, s in result.summaries.items():
