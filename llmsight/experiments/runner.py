@@ -97,7 +97,7 @@ def _run_row(func: Any, row: DatasetRow, spec: RunSpec, telemetry: ExperimentTel
             if func is None:
                 out = target.TargetOutput(row.answer, row.context)
             else:
-                out = target.output(func(**target.arguments(func, row)))
+                out = target.output(target.call(func, row))
                 if not out.context and not spec.target:
                     out = target.TargetOutput(out.answer, row.context)
             telemetry.answered(span, out.answer, out.context)

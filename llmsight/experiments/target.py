@@ -2,9 +2,10 @@
 
 The function is called with the row's fields it names as parameters (``question``, ``context``,
 ``ground_truth``, ``id``, or any other column of the file), or with the whole row if it takes one
-parameter named ``row`` (a dict). It returns the answer text, or a mapping with ``answer`` and
-optionally ``context`` (the documents it used: a list of texts). Without returned context, the
-judge reads the context the app recorded in its trace (``llmsight.context`` or a retrieval span).
+parameter named ``row`` (a dict); an ``async def`` function is awaited. It returns the answer
+text, or a mapping with ``answer`` and optionally ``context`` (the documents it used: a list of
+texts). Without returned context, the judge reads the context the app recorded in its trace
+(``llmsight.context`` or a retrieval span).
 """
 
 from __future__ import annotations
@@ -76,6 +77,19 @@ def arguments(func: Callable[..., Any], row: DatasetRow) -> dict[str, Any]:
                 f"({', '.join(fields)}) or give it a default"
             )
     return kwargs
+
+
+def call(func: Callable[..., Any], row: DatasetRow) -> Any:
+    """Call the target on one row; an ``async def`` target runs to completion on this thread's own event loop."""
+    result = func(**arguments(func, row))
+    if inspect.isawaitable(result):
+        import asyncio
+
+        async def wait() -> Any:
+            return await result
+
+        result = asyncio.run(wait())
+    return result
 
 
 def _documents(value: Any) -> tuple[str, ...]:

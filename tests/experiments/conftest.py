@@ -32,6 +32,20 @@ def answer(question: str, id: str) -> str:
 '''
 
 
+# An async app that returns its context: the judge uses it instead of reading the trace.
+ASYNC_APP = '''
+import asyncio
+
+from llmsight.demo import knowledge
+
+
+async def answer(question: str) -> dict:
+    await asyncio.sleep(0)
+    doc = knowledge.search(question, k=1)[0]
+    return {"answer": doc.text.split(". ")[0] + ".", "context": [doc.text]}
+'''
+
+
 @pytest.fixture
 def eval_env(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_env: None) -> Path:
     """The CLI pointed at the test's store, in a working directory with the test apps; returns it."""
@@ -42,6 +56,7 @@ def eval_env(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cl
     work.mkdir()
     (work / "worse_app.py").write_text(WORSE_APP)
     (work / "flaky_app.py").write_text(FLAKY_APP)
+    (work / "async_app.py").write_text(ASYNC_APP)
     monkeypatch.chdir(work)
     monkeypatch.setenv("LLMSIGHT_CLICKHOUSE_URL", store_url)
     monkeypatch.setenv("LLMSIGHT_SPOOL_DIR", str(tmp_path / "spool"))

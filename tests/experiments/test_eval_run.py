@@ -152,3 +152,36 @@ def test_reusing_a_name_with_another_target_or_dataset_is_refused(store_client, 
     assert unknown.exit_code == 2 and "no experiment run named 'nope'; recent runs: small" in unknown.output
     bad = runner.invoke(app, ["eval", "gate", "small", "--fail-under", "relevance=80"])
     assert bad.exit_code == 2 and "use METRIC=RATE with RATE a pass rate from 0 to 1" in bad.output
+
+
+def test_a_run_records_the_git_commit_it_ran_and_whether_the_tree_was_dirty(eval_env, store_client, tmp_path):
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=eval_env, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "add", "worse_app.py")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "app")
+    head = git("rev-parse", "HEAD")
+    small = tmp_path / "one.jsonl"
+    small.write_text(DATASET.read_text().splitlines()[0] + "\n")
+    for name in ("clean", "dirty"):
+        if name == "dirty":
+            (eval_env / "worse_app.py").write_text((eval_env / "worse_app.py").read_text() + "\n# changed\n")
+        result = runner.invoke(
+            app, ["eval", "run", str(small), "--name", name, "--target", "worse_app:answer", "--metrics", "relevance"]
+        )
+        assert result.exit_code == 0, result.output
+    commits = dict(store_client.query("SELECT Experiment, GitCommit FROM experiment_runs FINAL").result_rows)
+    assert commits == {"clean": head, "dirty": f"{head}+dirty"}
+
+
+def test_an_async_target_returning_its_context_is_judged_on_that_context(store_client):
+    eval_run("async", "async_app:answer", "--metrics", "groundedness")
+    rows = store_client.query("SELECT Answer, Context FROM experiment_rows FINAL ORDER BY RowId").result_rows
+    assert len(rows) == ROWS and all(context.startswith('["') and answer for answer, context in rows)
+    grounded = store_client.query(
+        "SELECT countIf(Score = 5), count() FROM evaluations FINAL WHERE Metric = 'groundedness'"
+    ).result_rows
+    assert grounded == [(ROWS, ROWS)]  # the first sentence of the context it returned: fully supported
