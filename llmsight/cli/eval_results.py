@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from llmsight.cli.common import StoreOption, console, default_note, err_console, make_settings
+from llmsight.cli.common import StoreOption, console, default_note, err_console, fail, make_settings
 from llmsight.cli.eval_common import ConfigOption, MonitorOption, errors, settings_database
 
 
@@ -53,6 +53,20 @@ def _regressed_table(comparison: Any) -> Table:
     return table
 
 
+def _warn(a: Any, b: Any, comparison: Any) -> list[str]:
+    """Print why a comparison may mislead; returns the judge differences (which make it meaningless)."""
+    from llmsight.experiments.compare import judged_differently
+
+    if not comparison.same_dataset:
+        err_console.print(
+            "[yellow]the runs were made from different datasets; only rows with the same id are paired[/]"
+        )
+    reasons = judged_differently(a, b)
+    for reason in reasons:
+        err_console.print(f"[yellow]not comparable: {escape(reason)}[/]")
+    return reasons
+
+
 JsonOption = Annotated[
     Path | None,
     typer.Option("--json", help="Write the result as JSON here." + default_note("none"), show_default=False),
@@ -80,10 +94,7 @@ def compare(
         settings = make_settings(clickhouse_url=clickhouse_url)
         a, b = _load(settings, run_a, run_b)
         comparison = compare_runs(a, b, rows)
-    if not comparison.same_dataset:
-        err_console.print(
-            "[yellow]the runs were made from different datasets; only rows with the same id are paired[/]"
-        )
+    _warn(a, b, comparison)
     console.print(_comparison_table(comparison))
     if comparison.regressed_rows:
         console.print(_regressed_table(comparison))
@@ -143,6 +154,10 @@ def gate(
         targets = monitor_targets(load_for_settings(settings, config), monitor)
         runs = _load(settings, run_name, *([baseline] if baseline else []))
         comparison = compare_runs(runs[1], runs[0]) if baseline else None
+        if comparison is not None and _warn(runs[1], runs[0], comparison):
+            raise fail(
+                f"run {escape(run_name)} cannot be gated against {escape(baseline)}: they were judged differently"
+            )
         result = evaluate_gate(runs[0], targets, rates, comparison)
     writers = ((junit, reports.to_junit), (markdown, reports.to_markdown),
                (json_out, lambda r: json.dumps(reports.to_json(r), indent=2, default=str) + "\n"))  # fmt: skip

@@ -111,6 +111,7 @@ def run(
     The demo, no key: [bold]llmsight eval run examples/evals/lumen-notes.jsonl --name main
     --target llmsight.demo.eval_target:answer --judge-model demo-judge[/]
     """
+    from llmsight.evaluator.judge import JudgeFatalError
     from llmsight.evaluator.metrics import parse_metrics
     from llmsight.evaluator.prompt import template_version
     from llmsight.evaluator.worker import _with_thresholds, load_rubrics
@@ -135,9 +136,14 @@ def run(
             chosen = _with_thresholds(chosen, signal.thresholds())
         rubrics = load_rubrics(chosen, rubrics_dir)
         versions = {m.name: rubrics[m.name].prompt_version(template_version(m)) for m in chosen}
+        if target:  # a typo in --target or a parameter no column fills: before anything starts or is stored
+            from llmsight.experiments.target import check_arguments, load_target
+
+            check_arguments(load_target(target), data.rows)
         with _judge(settings, judge_model, judge_base_url) as judge, connect(settings, collector) as conn:
             spec = RunSpec(name, data, target, chosen, rubrics, versions, judge, service, concurrency, git_commit())
-            err_console.print(f"[dim]run {escape(name)}: {len(data)} rows, judge {judge.model}, via {conn.via}[/]")
+            rows = f"{len(data)} row{'s' * (len(data) != 1)}"
+            err_console.print(f"[dim]run {escape(name)}: {rows}, judge {judge.model}, via {conn.via}[/]")
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           console=err_console, transient=True) as bar:  # fmt: skip
                 tasks: dict[str, Any] = {}
@@ -153,12 +159,21 @@ def run(
                     raise fail(
                         "interrupted; what was done is stored. Run the same command again to finish the run.", 130
                     ) from None
+                except JudgeFatalError as exc:  # a rejected key or unknown model: what was judged is stored
+                    raise fail(
+                        escape(f"{exc}; what was done is stored, rerun to finish once the judge works")
+                    ) from None
             from llmsight.experiments.results import load_run
 
             results = load_run(conn.client, conn.database, name)
     _print_run(outcome, results)
-    if outcome.judge.stopped:
-        raise fail(escape(f"the judge stopped the run: {outcome.judge.stopped}; rerun to finish"), 1)
+    tally = outcome.judge
+    if tally.stopped:
+        raise fail(escape(f"the judge stopped the run: {tally.stopped}; last error: {tally.last_error}"), 1)
+    if tally.judge_errors and not tally.judged_now:  # asked, and no judgement came back: the judge is down
+        raise fail(
+            escape(f"no row could be judged ({tally.judge_errors} judge errors); last error: {tally.last_error}"), 1
+        )
 
 
 def _print_run(outcome: Any, results: Any) -> None:

@@ -132,6 +132,20 @@ def regressed_rows(a: RunResults, b: RunResults, metrics: list[str], limit: int 
     return changes[:limit]
 
 
+def judged_differently(a: RunResults, b: RunResults) -> list[str]:
+    """Why the two runs' scores are not comparable: another judge, or another prompt for a metric both have."""
+    import json
+
+    reasons = []
+    if a.info["judge_model"] != b.info["judge_model"]:
+        reasons.append(f"{a.name} was judged by {a.info['judge_model']}, {b.name} by {b.info['judge_model']}")
+    va, vb = json.loads(a.info["rubric_versions"] or "{}"), json.loads(b.info["rubric_versions"] or "{}")
+    for metric in sorted(set(va) & set(vb)):
+        if va[metric] != vb[metric]:
+            reasons.append(f"{metric}'s judge prompt differs ({va[metric]} in {a.name}, {vb[metric]} in {b.name})")
+    return reasons
+
+
 def compare(a: RunResults, b: RunResults, limit: int = 5) -> Comparison:
     metrics = [m for m in b.metrics if m in a.metrics]
     return Comparison(

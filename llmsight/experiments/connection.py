@@ -59,7 +59,7 @@ def connect(settings: Settings, collector_url: str | None = None) -> Iterator[Co
     store = parse_store_url(settings.clickhouse_url)
     token = TokenAuth(settings.ingest_tokens).reader_token()
     if collector_url:
-        client = open_client(store)
+        client = query_client(settings)  # the store, or the query endpoint of the serve that owns it
         try:
             yield Connection(collector_url.rstrip("/"), token, client, store.database, collector_url)
         finally:

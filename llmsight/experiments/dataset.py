@@ -85,7 +85,10 @@ def _records(path: Path) -> Iterator[tuple[str, int, dict[str, Any]]]:
         raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
     with handle:
         try:
-            if suffix in (".jsonl", ".ndjson", ".json"):
+            if suffix == ".json" and handle.read(64).lstrip().startswith("["):
+                yield from _json_array(path, handle)
+            elif suffix in (".jsonl", ".ndjson", ".json"):
+                handle.seek(0)
                 number = 0
                 for line_no, line in enumerate(handle, start=1):
                     if not line.strip():
@@ -114,6 +117,20 @@ def _records(path: Path) -> Iterator[tuple[str, int, dict[str, Any]]]:
             raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         except csv.Error as exc:
             raise DatasetError(f"{path}: not valid CSV: {exc}") from None
+
+
+def _json_array(path: Path, handle: Any) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """A ``.json`` file holding one array of row objects (JSON lines are the other ``.json`` kind)."""
+    handle.seek(0)
+    try:
+        items = json.load(handle)
+    except ValueError as exc:
+        raise DatasetError(f"{path}: not valid JSON: {exc}") from None
+    for number, record in enumerate(items, start=1):
+        where = f"row {number} (item {number} of the array)"
+        if not isinstance(record, dict):
+            raise DatasetError(f"{path}, {where}: expected a JSON object, got {type(record).__name__}")
+        yield where, number, record
 
 
 def _text(value: Any, where: str, column: str) -> str:

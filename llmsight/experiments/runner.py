@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmsight.evaluator.judge import Judge
+from llmsight.evaluator.judge import Judge, JudgeFatalError
 from llmsight.evaluator.metrics import Metric
 from llmsight.evaluator.rubric import Rubric
 from llmsight.evaluator.sampling import FINAL_STATUSES
@@ -81,6 +81,11 @@ def check_same_setup(previous: dict[str, Any] | None, spec: RunSpec) -> None:
     if previous["target"] != spec.target:
         was = previous["target"] or "the dataset's own answers"
         raise ExperimentError(f"run {name!r} ran {was}, not {spec.target or 'the dataset answers'}; use another --name")
+    if sorted(previous["metrics"]) != sorted(m.name for m in spec.metrics):
+        raise ExperimentError(
+            f"run {name!r} is judged on {', '.join(previous['metrics'])}; finish it with the same --metrics, "
+            "or use another --name (a gate must not check fewer metrics than the run was made for)"
+        )
     if previous["judge_model"] != spec.judge.model:
         raise ExperimentError(
             f"run {name!r} was judged by {previous['judge_model']}, not {spec.judge.model}; use the same judge "
@@ -98,8 +103,6 @@ def _run_row(func: Any, row: DatasetRow, spec: RunSpec, telemetry: ExperimentTel
                 out = target.TargetOutput(row.answer, row.context)
             else:
                 out = target.output(target.call(func, row))
-                if not out.context and not spec.target:
-                    out = target.TargetOutput(out.answer, row.context)
             telemetry.answered(span, out.answer, out.context)
             return row.id, span_id, ""
         except Exception as exc:  # the app's failure is this row's result, not the run's end
@@ -169,10 +172,13 @@ def run_experiment(
     previous = lookup(conn.client, conn.database, "experiment_runs", experiment=spec.name, limit=1)
     check_same_setup(previous[0] if previous else None, spec)
     func = target.load_target(spec.target) if spec.target else None
+    if func is not None:
+        target.check_arguments(func, spec.dataset.rows)
     stored = _stored_rows(conn, spec.name)
     todo = [r for r in spec.dataset.rows if r.id not in stored or stored[r.id]["error"]]
     outcome.answered_before = len(spec.dataset) - len(todo)
     telemetry = ExperimentTelemetry(conn.otlp_endpoint, conn.token, spec.service, spec.name)
+    fatal: JudgeFatalError | None = None
     try:
         telemetry.run(
             {
@@ -197,7 +203,11 @@ def run_experiment(
             outcome.judge.judged_before = len(done)
             need_trace = [r for r in rows if not judging.stored_context(r)]
             from_trace = judging.trace_context(conn.client, conn.database, need_trace) if need_trace else {}
-            contexts = {r["row_id"]: judging.stored_context(r) or from_trace.get(r["row_id"], ()) for r in rows}
+            given = {r.id: r.context for r in spec.dataset.rows}  # the dataset's context: the last resort
+            contexts = {
+                r["row_id"]: judging.stored_context(r) or from_trace.get(r["row_id"], ()) or given.get(r["row_id"], ())
+                for r in rows
+            }
             tasks, skipped = judging.plan(rows, contexts, spec.metrics, spec.rubrics, done)
             progress("judging", 0, len(tasks))
             judging.judge_rows(
@@ -207,10 +217,14 @@ def run_experiment(
             )  # fmt: skip
         except KeyboardInterrupt:
             outcome.interrupted = True
+        except JudgeFatalError as exc:  # the judge refused the key or model: keep what was judged, then say so
+            fatal = exc
         sent = outcome.judge.sent_scores
         _settle(conn, telemetry, lambda: _scores_stored(conn, spec, sent), timeout_s, f"{len(sent)} scores")
     finally:
         telemetry.close()
+    if fatal is not None:
+        raise fatal
     outcome.elapsed_s = time.monotonic() - started
     if outcome.interrupted:
         raise KeyboardInterrupt

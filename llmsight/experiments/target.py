@@ -10,10 +10,14 @@ texts). Without returned context, the judge reads the context the app recorded i
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextvars
 import importlib
 import inspect
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,16 +84,57 @@ def arguments(func: Callable[..., Any], row: DatasetRow) -> dict[str, Any]:
 
 
 def call(func: Callable[..., Any], row: DatasetRow) -> Any:
-    """Call the target on one row; an ``async def`` target runs to completion on this thread's own event loop."""
+    """Call the target on one row. An ``async def`` target runs on one event loop shared by every row (a
+    module-level async client is bound to the loop it first ran on), in the calling thread's context, so
+    the spans it makes are children of the row's span."""
     result = func(**arguments(func, row))
     if inspect.isawaitable(result):
-        import asyncio
+        context = contextvars.copy_context()
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
-        async def wait() -> Any:
-            return await result
+        def start() -> None:
+            task = context.run(_loop().create_task, _awaited(result))
+            task.add_done_callback(lambda t: _settle(t, done))
 
-        result = asyncio.run(wait())
+        _loop().call_soon_threadsafe(start)
+        result = done.result()
     return result
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _settle(task: asyncio.Task[Any], done: concurrent.futures.Future[Any]) -> None:
+    if task.cancelled():
+        done.cancel()
+    elif task.exception() is not None:
+        done.set_exception(task.exception())  # type: ignore[arg-type]
+    else:
+        done.set_result(task.result())
+
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+_LOOP_LOCK = threading.Lock()
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    """The event loop async targets run on: one per process, in a daemon thread, started on first use."""
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None:
+            _LOOP = asyncio.new_event_loop()
+            threading.Thread(target=_LOOP.run_forever, name="llmsight-eval-async", daemon=True).start()
+        return _LOOP
+
+
+def check_arguments(func: Callable[..., Any], rows: Sequence[DatasetRow]) -> None:
+    """Fail before any row runs when the target asks for a parameter some row cannot give."""
+    for row in rows:
+        try:
+            arguments(func, row)
+        except TargetError as exc:
+            raise TargetError(f"row {row.id!r}: {exc}") from None
 
 
 def _documents(value: Any) -> tuple[str, ...]:

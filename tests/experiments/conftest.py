@@ -32,16 +32,26 @@ def answer(question: str, id: str) -> str:
 '''
 
 
-# An async app that returns its context: the judge uses it instead of reading the trace.
+# An async app with a module-level async client (bound to the event loop it first runs on), that returns
+# its context: the judge uses it instead of reading the trace.
 ASYNC_APP = '''
-import asyncio
+import openai
 
+import llmsight
 from llmsight.demo import knowledge
+from llmsight.demo.eval_target import client as demo_client
+
+_client = None
 
 
 async def answer(question: str) -> dict:
-    await asyncio.sleep(0)
-    doc = knowledge.search(question, k=1)[0]
+    global _client
+    if _client is None:
+        _client = openai.AsyncOpenAI(base_url=str(demo_client().base_url), api_key="demo", max_retries=0)
+    with llmsight.retrieval(question, data_source="kb") as found:
+        doc = knowledge.search(question, k=1)[0]
+        found.set_documents([{"id": doc.id, "content": doc.text}])
+    await _client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": question}])
     return {"answer": doc.text.split(". ")[0] + ".", "context": [doc.text]}
 '''
 

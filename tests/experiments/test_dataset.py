@@ -101,3 +101,13 @@ def test_eval_run_on_a_bad_dataset_exits_2_naming_row_and_column_and_stores_noth
     no_target = runner.invoke(app, ["eval", "run", str(unanswered), "--name", "bad"])
     assert no_target.exit_code == 2 and "row 'q1', column 'answer': empty" in " ".join(no_target.output.split())
     assert int(store_client.command("SELECT count() FROM experiment_runs")) == 0
+
+
+def test_a_json_file_may_hold_one_array_of_rows(tmp_path):
+    rows = [{"id": "a", "question": "Q1?"}, {"id": "b", "question": "Q2?", "context": ["d"]}]
+    (tmp_path / "d.json").write_text(json.dumps(rows, indent=2))
+    assert [r.id for r in load_dataset(tmp_path / "d.json").rows] == ["a", "b"]
+    assert load_dataset(tmp_path / "d.json").hash == load_dataset(jsonl(tmp_path / "d.jsonl", rows)).hash
+    (tmp_path / "bad.json").write_text(json.dumps([{"question": "ok?"}, "text"]))
+    with pytest.raises(DatasetError, match=r"row 2 \(item 2 of the array\): expected a JSON object, got str"):
+        load_dataset(tmp_path / "bad.json")

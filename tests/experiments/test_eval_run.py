@@ -178,9 +178,17 @@ def test_a_run_records_the_git_commit_it_ran_and_whether_the_tree_was_dirty(eval
 
 
 def test_an_async_target_returning_its_context_is_judged_on_that_context(store_client):
-    eval_run("async", "async_app:answer", "--metrics", "groundedness")
-    rows = store_client.query("SELECT Answer, Context FROM experiment_rows FINAL ORDER BY RowId").result_rows
-    assert len(rows) == ROWS and all(context.startswith('["') and answer for answer, context in rows)
+    output = eval_run("async", "async_app:answer", "--metrics", "groundedness", "--concurrency", "4")
+    assert "0 failed in the target" in output
+    rows = store_client.query("SELECT Answer, Context, TraceId FROM experiment_rows FINAL ORDER BY RowId").result_rows
+    assert len(rows) == ROWS and all(context.startswith('["') and answer for answer, context, _ in rows)
+    # the coroutine's spans are children of its row's span: each trace holds its retrieval and its LLM call
+    traces = store_client.query(
+        "SELECT TraceId, countIf(SpanName = 'retrieval kb'), countIf(SpanName = 'chat gpt-4o-mini') FROM otel_traces "
+        "WHERE TraceId IN %(t)s GROUP BY TraceId",
+        parameters={"t": [t for _, _, t in rows]},
+    ).result_rows
+    assert sorted(n for _, *n in traces) == [[1, 1]] * ROWS
     grounded = store_client.query(
         "SELECT countIf(Score = 5), count() FROM evaluations FINAL WHERE Metric = 'groundedness'"
     ).result_rows
