@@ -176,6 +176,9 @@ def trace(
     console.print(_render_tree(trace_id, spans, llm, scores, full))
 
 
+EVALUATION_SPAN = "llmsight.evaluation"  # experiments.telemetry's score span
+
+
 def _render_tree(trace_id: str, spans: list[dict], llm: dict, scores: dict, full: bool) -> Tree:
     start = min(s["Timestamp"] for s in spans)
     total_ms = max((s["Timestamp"] - start).total_seconds() * 1000 + s["Duration"] / 1e6 for s in spans)
@@ -184,6 +187,8 @@ def _render_tree(trace_id: str, spans: list[dict], llm: dict, scores: dict, full
     known = {s["SpanId"] for s in spans}
     limit = None if full else 300
     for span in spans:  # ordered by start time, so parents come before children
+        if span["SpanName"] == EVALUATION_SPAN and span["ParentSpanId"] in scores:
+            continue  # an experiment's score: shown on the span it judged, below
         offset = (span["Timestamp"] - start).total_seconds() * 1000
         style = "red" if span["StatusCode"] == "Error" else "white"
         label = Text.assemble(
@@ -210,10 +215,10 @@ def _render_tree(trace_id: str, spans: list[dict], llm: dict, scores: dict, full
                 ctx = node.add(Text(f"context: {len(docs)} document(s)", style="bold"))
                 for doc in docs[: None if full else 3]:
                     ctx.add(_excerpt(doc, limit))
-            for metric, score, status in scores.get(span["SpanId"], []):
-                shown = f"{score}/5" if status == "ok" else status
-                color = "green" if status == "ok" and score and score >= 4 else "yellow" if status == "ok" else "dim"
-                node.add(f"[{color}]{metric}: {shown}[/]")
+        for metric, score, status in scores.get(span["SpanId"], []):  # an LLM call's, or an experiment row's
+            shown = f"{score}/5" if status == "ok" else status
+            color = "green" if status == "ok" and score and score >= 4 else "yellow" if status == "ok" else "dim"
+            node.add(f"[{color}]{metric}: {shown}[/]")
     return root
 
 

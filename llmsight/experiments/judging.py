@@ -125,7 +125,8 @@ def judge_rows(
     def send(row: dict[str, Any], metric: Metric, result: JudgeResult) -> None:
         call = {"Timestamp": None, "TraceId": row["trace_id"], "SpanId": row["span_id"], "Model": ""}
         scored = eval_row(call, metric, versions[metric.name], judge.model, result)
-        telemetry.evaluation(row["trace_id"], row["span_id"], int(row["time_ns"]), scored)
+        end_ns = int(row["time_ns"]) + int(float(row["duration_ms"]) * 1e6)
+        telemetry.evaluation(row["trace_id"], row["span_id"], int(row["time_ns"]), scored, at_ns=end_ns)
         tally.sent_scores[(row["row_id"], metric.name)] = result.status
         tally.cost += scored["JudgeCost"]
         tally.by_status[result.status] = tally.by_status.get(result.status, 0) + 1

@@ -125,8 +125,11 @@ class ExperimentTelemetry:
         span.set_attribute("llmsight.experiment.error", error[:2000] or "error")
         span.set_status(Status(StatusCode.ERROR, error[:200]))
 
-    def evaluation(self, trace_id: str, span_id: str, span_time_ns: int, row: Mapping[str, Any]) -> None:
-        """One score (a ``llmsight.evaluator.worker.eval_row`` dict) as a child of the judged row span."""
+    def evaluation(
+        self, trace_id: str, span_id: str, span_time_ns: int, row: Mapping[str, Any], at_ns: int | None = None
+    ) -> None:
+        """One score (a ``llmsight.evaluator.worker.eval_row`` dict) as a child of the judged row span, placed
+        at ``at_ns`` (the row span's end: the trace lasts as long as the app did, not the judging)."""
         parent = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=TraceFlags(1))
         status = str(row["Status"])
         label = "" if row["Passed"] is None else ("pass" if row["Passed"] else "fail")
@@ -145,6 +148,7 @@ class ExperimentTelemetry:
             "llmsight.evaluation.judge_cost": float(row["JudgeCost"]),
             "llmsight.evaluation.judge_latency_ms": float(row["JudgeLatencyMs"]),
             "llmsight.evaluation.span_time_unix_nano": str(span_time_ns),
+            "llmsight.evaluation.evaluated_at_unix_nano": str(time.time_ns()),
         }
         if row["Score"] is not None:
             attributes["gen_ai.evaluation.score.value"] = int(row["Score"])
@@ -154,7 +158,7 @@ class ExperimentTelemetry:
             attributes["gen_ai.evaluation.score.label"] = label
         if status == "judge_error":
             attributes["error.type"] = "judge_error"
-        now = time.time_ns()
+        now = at_ns or time.time_ns()
         span = self.tracer.start_span(
             EVALUATION_SPAN,
             context=trace.set_span_in_context(NonRecordingSpan(parent)),

@@ -65,6 +65,17 @@ def test_every_row_has_a_trace_and_scores_and_a_worse_app_is_a_regression(store_
     expected["similarity"] = (ROWS - WITHOUT_GROUND_TRUTH, WITHOUT_GROUND_TRUTH, ROWS)
     assert {m: (ok, na, n) for m, ok, na, n in scores} == expected
 
+    # a row's trace reads like a call's: its scores on the row span, no bare score spans, the app's duration
+    row_trace = runner.invoke(app, ["trace", traces[0]])
+    assert row_trace.exit_code == 0, row_trace.output
+    assert "llmsight.evaluation" not in row_trace.output
+    assert all(f"{metric}: " in row_trace.output for metric in DEFAULT_METRICS)
+    duration_ms = store_client.query(
+        "SELECT DurationMs FROM experiment_rows FINAL WHERE TraceId = %(t)s", parameters={"t": traces[0]}
+    ).result_rows[0][0]
+    total_ms = float(row_trace.output.split(" spans, ")[1].split(" ms")[0].replace(",", ""))
+    assert total_ms <= duration_ms + 1  # the judging, later, does not stretch the trace
+
     eval_run("worse", "worse_app:answer")
     eval_run("again", "llmsight.demo.eval_target:answer")
     worse = compare("main", "worse", tmp_path)

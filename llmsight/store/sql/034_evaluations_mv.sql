@@ -1,7 +1,9 @@
 -- v13: judge scores sent as OpenTelemetry data: a llmsight.evaluation span, child of the span it
 -- judges, carrying the GenAI conventions' gen_ai.evaluation.* attributes (name, score.value,
 -- score.label, explanation) and llmsight's own (judge, prompt version, tokens, cost). `llmsight eval
--- run` scores this way, so it works through a running collector. Only scores of experiment rows
+-- run` scores this way, so it works through a running collector. The span sits at the end of the judged
+-- span (a trace's length is the app's, not the judge's); when it was judged is an attribute, the version
+-- that keeps a newer judgement of the same key. Only scores of experiment rows
 -- (llmsight.experiment.name set) and not from a tenant-bound token: a sender must not be able to
 -- overwrite the production scores monitors read.
 CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.evaluations_mv TO ${db}.evaluations AS
@@ -29,8 +31,10 @@ SELECT
     toUInt32OrZero(SpanAttributes['llmsight.evaluation.judge_output_tokens']) AS JudgeOutputTokens,
     toFloat64OrZero(SpanAttributes['llmsight.evaluation.judge_cost']) AS JudgeCost,
     toFloat64OrZero(SpanAttributes['llmsight.evaluation.judge_latency_ms']) AS JudgeLatencyMs,
-    toDateTime64(Timestamp, 3) AS EvaluatedAt
+    toDateTime64(fromUnixTimestamp64Nano(toInt64OrZero(SpanAttributes['llmsight.evaluation.evaluated_at_unix_nano'])), 3)
+        AS EvaluatedAt
 FROM ${db}.otel_traces
 WHERE SpanName = 'llmsight.evaluation' AND SpanAttributes['llmsight.experiment.name'] != ''
     AND ResourceAttributes['llmsight.tenant'] = '' AND Metric != '' AND JudgeModel != '' AND ParentSpanId != ''
+    AND toInt64OrZero(SpanAttributes['llmsight.evaluation.evaluated_at_unix_nano']) > 0
     AND Status IN ('ok', 'not_applicable', 'parse_error', 'judge_error')
