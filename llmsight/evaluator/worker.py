@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,6 +19,7 @@ from llmsight.evaluator.config import EvaluatorConfig
 from llmsight.evaluator.inputs import build_inputs
 from llmsight.evaluator.judge import HourlyCap, Judge, JudgeFatalError, JudgeResult, is_reasoning_model, judge_cost
 from llmsight.evaluator.metrics import SAFETY_METRICS, Metric, available_metrics, parse_metrics
+from llmsight.evaluator.pool import judge_concurrently
 from llmsight.evaluator.prompt import build_messages, template_version
 from llmsight.evaluator.rubric import Rubric, load_rubric
 from llmsight.evaluator.sampling import retrieval_documents, select_candidates
@@ -50,8 +50,6 @@ EVAL_COLUMNS = [
     "JudgeLatencyMs",
 ]
 WRITE_BATCH = 20
-# This many judge_errors in a row with no success means the endpoint is down: stop, retry next run.
-MAX_CONSECUTIVE_ERRORS = 10
 EST_OUTPUT_TOKENS = 120
 EST_OUTPUT_TOKENS_REASONING = 1000
 
@@ -325,51 +323,34 @@ def run_once(
 
     for row in skipped:
         record(row)
-    done = 0
     total = len(tasks)
+    done = 0
     if progress:
         progress(0, total)
+
+    def capped() -> str:
+        return "" if cap.try_acquire() else f"hourly judge-call cap of {cap.limit} reached"
+
+    def judged(task: Task, result: JudgeResult) -> None:
+        nonlocal done
+        record(eval_row(task.row, task.metric, task.prompt_version, judge.model, result))
+        done += 1
+        if progress:
+            progress(done, total)
+
     fatal: JudgeFatalError | None = None
-    consecutive_errors = 0
-    queue: Iterator[Task] = iter(tasks)
-    submitted = 0
-    with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="llmsight-judge") as pool:
-        pending: dict[Future[JudgeResult], Task] = {}
-
-        def fill() -> None:
-            nonlocal submitted
-            while len(pending) < cfg.concurrency and not summary.stopped and fatal is None:
-                task = next(queue, None)
-                if task is None:
-                    return
-                if not cap.try_acquire():
-                    summary.stopped = f"hourly judge-call cap of {cap.limit} reached"
-                    return
-                submitted += 1
-                pending[pool.submit(judge.score, task.messages, task.metric.scale, task.metric.categories)] = task
-
-        fill()
-        while pending:
-            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for future in finished:
-                task = pending.pop(future)
-                try:
-                    result = future.result()
-                except JudgeFatalError as exc:
-                    fatal = fatal or exc
-                    continue
-                except Exception as exc:  # a bug or an odd reply must cost one row, not the run
-                    log.warning("judge call failed: %s", exc, exc_info=True)
-                    result = JudgeResult("judge_error", reason=f"{type(exc).__name__}: {exc}"[:500])
-                consecutive_errors = consecutive_errors + 1 if result.status == "judge_error" else 0
-                if consecutive_errors >= MAX_CONSECUTIVE_ERRORS and not summary.stopped:
-                    summary.stopped = f"{consecutive_errors} judge errors in a row; the judge looks unavailable"
-                record(eval_row(task.row, task.metric, task.prompt_version, judge.model, result))
-                done += 1
-                if progress:
-                    progress(done, total)
-            fill()
-    write_rows(client, database, buffer)
+    try:
+        summary.stopped = judge_concurrently(
+            tasks,
+            lambda t: judge.score(t.messages, t.metric.scale, t.metric.categories),
+            judged,
+            concurrency=cfg.concurrency,
+            may_submit=capped,
+        )
+    except JudgeFatalError as exc:
+        fatal = exc
+    finally:
+        write_rows(client, database, buffer)  # what was judged is kept, Ctrl-C included
     summary.deferred = total - done
     if fatal is not None:
         summary.stopped = summary.last_error = str(fatal)

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmsight.evaluator.inputs import EvalInputs, build_inputs
 from llmsight.evaluator.judge import Judge, JudgeFatalError, JudgeResult
 from llmsight.evaluator.metrics import Metric
+from llmsight.evaluator.pool import judge_concurrently
 from llmsight.evaluator.prompt import build_messages
 from llmsight.evaluator.rubric import Rubric
 from llmsight.evaluator.sampling import FINAL_STATUSES, retrieval_documents
-from llmsight.evaluator.worker import MAX_CONSECUTIVE_ERRORS, eval_row
+from llmsight.evaluator.worker import eval_row
 from llmsight.experiments.telemetry import ExperimentTelemetry
 from llmsight.queries.questions import lookup
 from llmsight.store.event_content import fill_from_events
@@ -120,7 +120,8 @@ def judge_rows(
     tally: JudgeTally,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Judge ``tasks`` and send every result. On Ctrl-C: stop asking, keep what is in flight, re-raise."""
+    """Judge ``tasks`` and send every result as it comes; Ctrl-C and a fatal judge error are raised after the
+    calls in flight are sent (``evaluator.pool``)."""
 
     def send(row: dict[str, Any], metric: Metric, result: JudgeResult) -> None:
         call = {"Timestamp": None, "TraceId": row["trace_id"], "SpanId": row["span_id"], "Model": ""}
@@ -142,48 +143,23 @@ def judge_rows(
 
     for row, metric, missing in skipped:
         send(row, metric, JudgeResult("not_applicable", reason=f"missing input: {missing}"))
-    queue = iter(tasks)
     done = 0
-    consecutive = 0
-    fatal: JudgeFatalError | None = None
-    interrupted: KeyboardInterrupt | None = None
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="llmsight-eval-judge") as pool:
-        pending: dict[Future[JudgeResult], Task] = {}
 
-        def fill() -> None:
-            while len(pending) < concurrency and not (tally.stopped or fatal or interrupted):
-                task = next(queue, None)
-                if task is None:
-                    return
-                future = pool.submit(judge.score, task.messages, task.metric.scale, task.metric.categories)
-                pending[future] = task
+    def judged(task: Task, result: JudgeResult) -> None:
+        nonlocal done
+        send(task.row, task.metric, result)
+        done += 1
+        if progress:
+            progress(done)
 
-        fill()
-        while pending:
-            try:
-                finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            except KeyboardInterrupt as exc:  # finish what is in flight (it is paid for), then stop
-                interrupted = exc
-                continue
-            for future in finished:
-                task = pending.pop(future)
-                try:
-                    result = future.result()
-                except JudgeFatalError as exc:
-                    fatal = fatal or exc
-                    continue
-                except Exception as exc:  # a bug or an odd reply costs one row, not the run
-                    result = JudgeResult("judge_error", reason=f"{type(exc).__name__}: {exc}"[:500])
-                consecutive = consecutive + 1 if result.status == "judge_error" else 0
-                if consecutive >= MAX_CONSECUTIVE_ERRORS and not tally.stopped:
-                    tally.stopped = f"{consecutive} judge errors in a row; the judge looks unavailable"
-                send(task.row, task.metric, result)
-                done += 1
-                if progress:
-                    progress(done)
-            fill()
-    if fatal is not None:
-        tally.stopped = tally.last_error = str(fatal)
-        raise fatal
-    if interrupted is not None:
-        raise interrupted
+    try:
+        tally.stopped = judge_concurrently(
+            tasks,
+            lambda t: judge.score(t.messages, t.metric.scale, t.metric.categories),
+            judged,
+            concurrency=concurrency,
+            thread_name="llmsight-eval-judge",
+        )
+    except JudgeFatalError as exc:
+        tally.stopped = tally.last_error = str(exc)
+        raise
