@@ -53,6 +53,15 @@ ServiceOption = Annotated[
 ModelOption = Annotated[
     str, typer.Option("--model", help="Only calls to this model." + default_note("all"), show_default=False)
 ]
+JudgeBaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--judge-base-url",
+        envvar="LLMSIGHT_JUDGE_BASE_URL",
+        help="OpenAI-compatible endpoint." + default_note("https://api.openai.com/v1"),
+        show_default=False,
+    ),
+]
 StoreOption = Annotated[
     str | None,
     typer.Option(

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from llmsight.cli.common import StoreOption, console, default_note, err_console, fail, make_settings
+from llmsight.cli.common import JudgeBaseUrlOption, StoreOption, console, default_note, err_console, fail, make_settings
 from llmsight.cli.eval_common import ConfigOption, MonitorOption, errors, quality
 
 DEMO_JUDGE = "demo-judge"
@@ -75,15 +75,7 @@ def run(
             show_default=False,
         ),
     ] = None,  # fmt: skip
-    judge_base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--judge-base-url",
-            envvar="LLMSIGHT_JUDGE_BASE_URL",
-            help="OpenAI-compatible endpoint." + default_note("https://api.openai.com/v1"),
-            show_default=False,
-        ),
-    ] = None,  # fmt: skip
+    judge_base_url: JudgeBaseUrlOption = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=64, help="Rows (and judge calls) at once.")
     ] = 4,

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from llmsight.cli.common import (
+    JudgeBaseUrlOption,
     ModelOption,
     ServiceOption,
     StoreOption,
@@ -151,15 +152,7 @@ def evaluate(
             show_default=False,
         ),
     ] = None,
-    judge_base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--judge-base-url",
-            envvar="LLMSIGHT_JUDGE_BASE_URL",
-            help="OpenAI-compatible endpoint." + default_note("https://api.openai.com/v1"),
-            show_default=False,
-        ),
-    ] = None,
+    judge_base_url: JudgeBaseUrlOption = None,
     concurrency: Annotated[
         int | None,
         typer.Option(
