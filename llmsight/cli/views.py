@@ -169,7 +169,9 @@ def trace(
         llm = {row["SpanId"]: row for row in fill_from_events(client, client.database, list(calls))}
         scores: dict[str, list[tuple[str, Any, str]]] = {}
         for span_id, metric, score, status in client.query(
-            "SELECT SpanId, Metric, Score, Status FROM evaluations FINAL WHERE TraceId = %(t)s ORDER BY Metric",
+            "SELECT SpanId, Metric, Score, Status FROM (SELECT SpanId, Metric, Score, Status FROM evaluations FINAL "
+            "WHERE TraceId = %(t)s UNION ALL SELECT SpanId, Metric, Score, Status FROM experiment_evaluations FINAL "
+            "WHERE TraceId = %(t)s) ORDER BY Metric",
             parameters={"t": trace_id},
         ).result_rows:
             scores.setdefault(span_id, []).append((metric, score, status))

@@ -4,7 +4,7 @@ The row span is the root of the row's trace: the target runs inside it, so the L
 retrievals the app makes (instrumented by ``llmsight.instrument``) are its children. A score is a
 zero-length ``llmsight.evaluation`` child of the row span with the GenAI conventions'
 ``gen_ai.evaluation.*`` attributes (and a ``gen_ai.evaluation.result`` event), which the store's
-``evaluations_mv`` files next to the production evaluator's scores.
+``experiment_evaluations_mv`` files (never into production's ``evaluations``).
 """
 
 from __future__ import annotations
@@ -148,7 +148,6 @@ class ExperimentTelemetry:
             "llmsight.evaluation.judge_cost": float(row["JudgeCost"]),
             "llmsight.evaluation.judge_latency_ms": float(row["JudgeLatencyMs"]),
             "llmsight.evaluation.span_time_unix_nano": str(span_time_ns),
-            "llmsight.evaluation.evaluated_at_unix_nano": str(time.time_ns()),
         }
         if row["Score"] is not None:
             attributes["gen_ai.evaluation.score.value"] = int(row["Score"])

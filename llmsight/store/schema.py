@@ -46,7 +46,8 @@ MIGRATIONS: dict[int, list[str]] = {
         "031_experiment_runs_mv.sql",
         "032_experiment_rows.sql",
         "033_experiment_rows_mv.sql",
-        "034_evaluations_mv.sql",
+        "034_experiment_evaluations.sql",
+        "035_experiment_evaluations_mv.sql",
     ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -65,6 +66,7 @@ TTL_COLUMNS: dict[str, str] = {
     "call_response_ids": "toDateTime(Timestamp)",
     "experiment_runs": "toDateTime(Timestamp)",
     "experiment_rows": "toDateTime(Timestamp)",
+    "experiment_evaluations": "toDateTime(SpanTimestamp)",
 }
 
 
@@ -101,6 +103,7 @@ def render(filename: str, store: StoreURL, retention_days: int) -> str:
         ttl_response_ids=_ttl_clause(TTL_COLUMNS["call_response_ids"], retention_days),
         ttl_experiment_runs=_ttl_clause(TTL_COLUMNS["experiment_runs"], retention_days),
         ttl_experiment_rows=_ttl_clause(TTL_COLUMNS["experiment_rows"], retention_days),
+        ttl_experiment_evaluations=_ttl_clause(TTL_COLUMNS["experiment_evaluations"], retention_days),
         dict_credentials=credentials,
     )
 

@@ -125,6 +125,6 @@ def test_a_run_while_serve_owns_the_store_goes_through_serve(store_url, store_cl
         serve.stop_thread()
     assert serve.telemetry  # the run's spans came in through serve's receiver
     stored = store_client.query(
-        "SELECT count() FROM evaluations FINAL WHERE Metric = 'relevance' AND Environment = 'llmsight-eval'"
+        "SELECT count() FROM experiment_evaluations FINAL WHERE Metric = 'relevance' AND ServiceName = 'llmsight-eval'"
     ).result_rows
     assert stored == [(3,)]

@@ -58,7 +58,7 @@ def test_every_row_has_a_trace_and_scores_and_a_worse_app_is_a_regression(store_
     assert calls == (ROWS, ROWS, "llmsight-eval", "llmsight-eval")  # the judge's own calls are not traced
     scores = store_client.query(
         "SELECT Metric, countIf(Status = 'ok'), countIf(Status = 'not_applicable'), count() "
-        "FROM evaluations FINAL WHERE SpanId IN %(s)s GROUP BY Metric ORDER BY Metric",
+        "FROM experiment_evaluations FINAL WHERE SpanId IN %(s)s GROUP BY Metric ORDER BY Metric",
         parameters={"s": [span_id for _, _, span_id, _, _ in rows]},
     ).result_rows
     expected = {m: (ROWS, 0, ROWS) for m in DEFAULT_METRICS}
@@ -104,7 +104,8 @@ def test_every_row_has_a_trace_and_scores_and_a_worse_app_is_a_regression(store_
 
     failing = set(
         store_client.query(
-            "SELECT r.RowId FROM evaluations AS e FINAL JOIN experiment_rows AS r FINAL ON e.SpanId = r.SpanId "
+            "SELECT r.RowId FROM experiment_evaluations AS e FINAL "
+            "JOIN experiment_rows AS r FINAL ON e.SpanId = r.SpanId "
             "WHERE r.Experiment = 'worse' AND e.Metric = 'groundedness' AND e.Passed = 0"
         ).result_columns[0]
     )
@@ -201,6 +202,6 @@ def test_an_async_target_returning_its_context_is_judged_on_that_context(store_c
     ).result_rows
     assert sorted(n for _, *n in traces) == [[1, 1]] * ROWS
     grounded = store_client.query(
-        "SELECT countIf(Score = 5), count() FROM evaluations FINAL WHERE Metric = 'groundedness'"
+        "SELECT countIf(Score = 5), count() FROM experiment_evaluations FINAL WHERE Metric = 'groundedness'"
     ).result_rows
     assert grounded == [(ROWS, ROWS)]  # the first sentence of the context it returned: fully supported

@@ -343,8 +343,7 @@ def _experiment_rows(data: Seed) -> list[list]:
                 "gen_ai.evaluation.score.label": "pass" if score >= THRESHOLD else "fail",
                 "llmsight.evaluation.status": "ok", "llmsight.evaluation.threshold": str(THRESHOLD),
                 "llmsight.evaluation.judge_model": "gpt-4o-mini", "llmsight.evaluation.prompt_version": "v1",
-                "llmsight.evaluation.span_time_unix_nano": str(int(at.timestamp() * 1e9)),
-                "llmsight.evaluation.evaluated_at_unix_nano": str(int(data.now.timestamp() * 1e9))}))
+                "llmsight.evaluation.span_time_unix_nano": str(int(at.timestamp() * 1e9))}))
     return rows
 
 

@@ -15,7 +15,7 @@ SELECT
     e.Reason AS reason,
     e.TraceId AS trace_id,
     e.JudgeCost AS judge_cost
-FROM {{db}}.evaluations AS e FINAL
+FROM {{db}}.experiment_evaluations AS e FINAL
 INNER JOIN run_rows AS r ON e.SpanId = r.SpanId
 WHERE e.SpanTimestamp >= (SELECT min(Timestamp) FROM {{db}}.experiment_rows WHERE Experiment = {experiment:String})
     AND e.SpanId IN (SELECT SpanId FROM run_rows)

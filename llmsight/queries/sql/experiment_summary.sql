@@ -20,7 +20,7 @@ SELECT
     avgIf(e.Score, e.Status = 'ok') AS average_score,
     countIf(e.Status = 'ok' AND e.Passed = 1) AS passed,
     if(scored = 0, NULL, passed / scored) AS pass_rate
-FROM {{db}}.evaluations AS e FINAL
+FROM {{db}}.experiment_evaluations AS e FINAL
 INNER JOIN run_rows ON e.SpanId = run_rows.SpanId
 INNER JOIN runs ON run_rows.Experiment = runs.Experiment
 WHERE e.SpanTimestamp >= (

@@ -1,20 +1,15 @@
--- v13: judge scores sent as OpenTelemetry data: a llmsight.evaluation span, child of the span it
--- judges, carrying the GenAI conventions' gen_ai.evaluation.* attributes (name, score.value,
--- score.label, explanation) and llmsight's own (judge, prompt version, tokens, cost). `llmsight eval
--- run` scores this way, so it works through a running collector. The span sits at the end of the judged
--- span (a trace's length is the app's, not the judge's); when it was judged is an attribute, the version
--- that keeps a newer judgement of the same key. Only scores of experiment rows
--- (llmsight.experiment.name set) and not from a tenant-bound token: a sender must not be able to
--- overwrite the production scores monitors read.
-CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.evaluations_mv TO ${db}.evaluations AS
+-- v13: judge scores sent as OpenTelemetry data: a llmsight.evaluation span, child of the row span it
+-- judges, with the GenAI conventions' gen_ai.evaluation.* attributes (name, score.value, score.label,
+-- explanation) and llmsight's own (judge, prompt version, tokens, cost) -> experiment_evaluations.
+-- `llmsight eval run` scores this way, so it works through a running collector. Not from a
+-- tenant-bound token. When it arrived is the version (a sender cannot date a score ahead of a rerun's).
+CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.experiment_evaluations_mv TO ${db}.experiment_evaluations AS
 SELECT
     fromUnixTimestamp64Nano(toInt64OrZero(SpanAttributes['llmsight.evaluation.span_time_unix_nano'])) AS SpanTimestamp,
+    SpanAttributes['llmsight.experiment.name'] AS Experiment,
     TraceId,
     ParentSpanId AS SpanId,
     ServiceName,
-    if(ResourceAttributes['deployment.environment.name'] != '', ResourceAttributes['deployment.environment.name'],
-       ResourceAttributes['deployment.environment']) AS Environment,
-    SpanAttributes['llmsight.evaluation.model'] AS Model,
     SpanAttributes['gen_ai.evaluation.name'] AS Metric,
     if(SpanAttributes['llmsight.evaluation.scale'] = 'binary', 'binary', '1-5') AS Scale,
     toUInt8OrNull(SpanAttributes['gen_ai.evaluation.score.value']) AS Score,
@@ -31,10 +26,8 @@ SELECT
     toUInt32OrZero(SpanAttributes['llmsight.evaluation.judge_output_tokens']) AS JudgeOutputTokens,
     toFloat64OrZero(SpanAttributes['llmsight.evaluation.judge_cost']) AS JudgeCost,
     toFloat64OrZero(SpanAttributes['llmsight.evaluation.judge_latency_ms']) AS JudgeLatencyMs,
-    toDateTime64(fromUnixTimestamp64Nano(toInt64OrZero(SpanAttributes['llmsight.evaluation.evaluated_at_unix_nano'])), 3)
-        AS EvaluatedAt
+    now64(3) AS EvaluatedAt
 FROM ${db}.otel_traces
-WHERE SpanName = 'llmsight.evaluation' AND SpanAttributes['llmsight.experiment.name'] != ''
-    AND ResourceAttributes['llmsight.tenant'] = '' AND Metric != '' AND JudgeModel != '' AND ParentSpanId != ''
-    AND toInt64OrZero(SpanAttributes['llmsight.evaluation.evaluated_at_unix_nano']) > 0
+WHERE SpanName = 'llmsight.evaluation' AND Experiment != '' AND ResourceAttributes['llmsight.tenant'] = ''
+    AND Metric != '' AND JudgeModel != '' AND ParentSpanId != ''
     AND Status IN ('ok', 'not_applicable', 'parse_error', 'judge_error')
