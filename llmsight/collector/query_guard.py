@@ -164,6 +164,16 @@ def checked_query(client: Any, sql: str, policy: Policy, parameters: dict[str, A
     ``parameters`` fill ``{name:Type}`` placeholders; the engine binds them as values, so they
     cannot change the tree that is checked."""
     text = canonical(client, sql)
+    if parameters:
+        # clickhouse-connect binds values in the engine only when the text has {name:Type} placeholders (its own
+        # pattern, checked here on the canonical text, which keeps no comment); without one it would paste them
+        # into the text with %-formatting, after this check. So every parameter must have its placeholder.
+        from clickhouse_connect.driver.binding import external_bind_re
+
+        placed = {name for name, _ in external_bind_re.findall(text)}
+        unplaced = sorted(set(parameters) - placed)
+        if unplaced:
+            raise QueryRefused(f"parameter(s) {', '.join(unplaced)} have no {{name:Type}} placeholder in the query")
     # No output format is named: a FORMAT clause in ``text`` belongs to the explained query.
     ast = client.raw_query(f"EXPLAIN AST {text}", parameters=parameters or None).decode("utf-8")
     policy.check(parse_ast(ast))

@@ -221,6 +221,9 @@ def test_parameters_reach_the_engine_as_the_client_sent_them(serve):
     # a parameter the text does not bind as {name:Type} is refused: nothing is pasted into checked SQL
     unbound = _query(serve, "SELECT %(s)s", params={"param_s": "1"})
     assert unbound.status_code == 400 and "have no {name:Type} placeholder" in unbound.text
+    # a placeholder only in a comment passes a look at the raw text, not the guard's look at the canonical one
+    hidden = _query(serve, "SELECT '%(s)s' /* {s: */", params={"param_s": "a' || 'b"})
+    assert hidden.status_code == 403 and "have no {name:Type} placeholder" in hidden.text, hidden.text
 
 
 def test_multi_statements_are_refused(serve):
