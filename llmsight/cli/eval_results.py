@@ -26,9 +26,9 @@ def _load(settings: Any, *names: str) -> list[Any]:
 
 
 def _comparison_table(comparison: Any) -> Table:
-    table = Table(title=f"{comparison.b} against {comparison.a} (paired rows, 95% bootstrap interval)")
-    for col in ("metric", "pairs", f"avg {comparison.a}", f"avg {comparison.b}", "change [95% CI]",
-                f"pass {comparison.a}", f"pass {comparison.b}", "verdict"):  # fmt: skip
+    a, b = escape(comparison.a), escape(comparison.b)  # names and ids are data, never rich markup
+    table = Table(title=f"{b} against {a} (paired rows, 95% bootstrap interval)")
+    for col in ("metric", "pairs", f"avg {a}", f"avg {b}", "change \\[95% CI]", f"pass {a}", f"pass {b}", "verdict"):
         table.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
     style = {"regression": "bold red", "improvement": "green", "no change": "", "too few rows": "yellow"}
     for m in comparison.metrics:
@@ -37,19 +37,19 @@ def _comparison_table(comparison: Any) -> Table:
         def fmt(v: float | None, spec: str) -> str:
             return "-" if v is None else format(v, spec)
 
-        table.add_row(m.metric, str(m.pairs), fmt(m.a.mean, ".2f"), fmt(m.b.mean, ".2f"), fmt(m.diff, "+.2f") + ci,
-                      fmt(m.a.pass_rate, ".0%"), fmt(m.b.pass_rate, ".0%"),
+        table.add_row(escape(m.metric), str(m.pairs), fmt(m.a.mean, ".2f"), fmt(m.b.mean, ".2f"),
+                      fmt(m.diff, "+.2f") + ci, fmt(m.a.pass_rate, ".0%"), fmt(m.b.pass_rate, ".0%"),
                       f"[{style[m.verdict]}]{m.verdict}[/]" if style[m.verdict] else m.verdict)  # fmt: skip
     return table
 
 
 def _regressed_table(comparison: Any) -> Table:
     table = Table(title="Rows that regressed most")
-    for col in ("row", "question", "scores (A → B)", f"trace in {comparison.b}"):
+    for col in ("row", "question", "scores (A → B)", f"trace in {escape(comparison.b)}"):
         table.add_column(col)
     for rc in comparison.regressed_rows:
-        moved = ", ".join(f"{m} {x}→{y}" for m, (x, y) in rc.metrics.items())
-        table.add_row(rc.row_id, escape(rc.question[:60]), moved, rc.trace_b)
+        moved = escape(", ".join(f"{m} {x}→{y}" for m, (x, y) in rc.metrics.items()))
+        table.add_row(escape(rc.row_id), escape(rc.question[:60]), moved, escape(rc.trace_b))
     return table
 
 
@@ -221,6 +221,6 @@ def runs(
     for r in found:
         table.add_row(escape(r["name"]), f"{r['started']:%Y-%m-%d %H:%M}", str(r["dataset_rows"]),
                       escape(f"{Path(r['dataset_path']).name} ({r['dataset_hash'][:8]})"),
-                      escape(r["target"] or "answers as given"), r["judge_model"], r["git_commit"][:12],
-                      ", ".join(scores.get(r["name"], [])))  # fmt: skip
+                      escape(r["target"] or "answers as given"), escape(r["judge_model"]), escape(r["git_commit"][:12]),
+                      escape(", ".join(scores.get(r["name"], []))))  # fmt: skip
     console.print(table)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import asdict
 from typing import Any
@@ -64,6 +65,14 @@ def _failing(result: GateResult) -> list[dict[str, Any]]:
     return [s for s in result.run.scores if s["status"] == "ok" and not s["passed"]]
 
 
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml(text: str) -> str:
+    """Text XML 1.0 can hold: an escape sequence in an app's error would make the whole report unreadable."""
+    return _NOT_XML.sub("\ufffd", str(text))
+
+
 def to_junit(result: GateResult) -> str:
     run = result.run
     root = ET.Element("testsuites", name=f"llmsight eval {run.name}")
@@ -101,6 +110,10 @@ def to_junit(result: GateResult) -> str:
         suite.set("tests", str(len(cases)))
         for kind in ("failure", "error", "skipped"):
             suite.set(kind + ("s" if kind != "skipped" else ""), str(sum(1 for c in cases if c.find(kind) is not None)))
+    for element in root.iter():
+        element.attrib.update({k: _xml(v) for k, v in element.attrib.items()})
+        if element.text:
+            element.text = _xml(element.text)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -113,13 +126,25 @@ def _num(value: float | None, signed: bool = False) -> str:
     return "n/a" if value is None else (f"{value:+.2f}" if signed else f"{value:.2f}")
 
 
+# Inside a table cell these are what can make markup: links and images ([ ]), emphasis (* _ ~), code (`),
+# the cell's end (|) and the escape itself; CommonMark takes a backslash before any of them as the character.
+# "@" is followed by a zero-width space: GitHub finds mentions in the rendered text, so no escape stops them.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def _md(text: str) -> str:
+    """Text from an app, a dataset or a judge as inert Markdown: no markup, no link, no mention, one line."""
+    text = " ".join(html.escape(str(text), quote=False).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("@", "@\u200b")
+
+
 def _code(text: str) -> str:
-    return "`" + html.escape(str(text), quote=False).replace("`", "'").replace("\n", " ") + "`"
+    return "`" + " ".join(str(text).replace("`", "'").split()) + "`"
 
 
 def _cell(text: str) -> str:
-    """Table-cell text: an app's answer or a judge's reason must not become markup in a pull-request comment."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("`", "'").replace("\n", " ")
+    """A table cell: an app's answer or a judge's reason must not become markup in a pull-request comment."""
+    return _md(text)
 
 
 def to_markdown(result: GateResult) -> str:
@@ -165,7 +190,8 @@ def to_markdown(result: GateResult) -> str:
                   "|---|---|---|---|"]  # fmt: skip
         for rc in result.comparison.regressed_rows:
             moved = ", ".join(f"{m} {x}→{y}" for m, (x, y) in rc.metrics.items())
-            lines.append(f"| {_cell(rc.row_id)} | {_cell(_short(rc.question, 60))} | {moved} | `{rc.trace_b}` |")
+            row_id, question = _cell(_short(rc.row_id)), _cell(_short(rc.question, 60))
+            lines.append(f"| {row_id} | {question} | {moved} | `{rc.trace_b}` |")
     failing = _failing(result)
     if failing:
         lines += [
@@ -177,7 +203,8 @@ def to_markdown(result: GateResult) -> str:
         ]
         for s in failing[:MAX_MARKDOWN_ROWS]:
             why = _cell(_short(s["reason"], 100))
-            lines.append(f"| {_cell(s['row_id'])} | {s['metric']} | {s['score']} | {why} | `{s['trace_id']}` |")
+            row_id = _cell(_short(s["row_id"]))
+            lines.append(f"| {row_id} | {_cell(s['metric'])} | {s['score']} | {why} | `{s['trace_id']}` |")
         if len(failing) > MAX_MARKDOWN_ROWS:
             lines.append(f"\n…and {len(failing) - MAX_MARKDOWN_ROWS} more (see the JUnit or JSON report).")
     if result.missing or result.unanswered:
