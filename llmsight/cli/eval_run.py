@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,6 +107,7 @@ def run(
     """
     from llmsight.evaluator.judge import JudgeFatalError
     from llmsight.evaluator.metrics import parse_metrics
+    from llmsight.evaluator.pool import Aborted
     from llmsight.evaluator.prompt import template_version
     from llmsight.evaluator.worker import _with_thresholds, load_rubrics
     from llmsight.experiments.connection import connect
@@ -132,6 +135,7 @@ def run(
             from llmsight.experiments.target import check_arguments, load_target
 
             check_arguments(load_target(target), data.rows)
+        aborted = False
         with _judge(settings, judge_model, judge_base_url) as judge, connect(settings, collector) as conn:
             spec = RunSpec(name, data, target, chosen, rubrics, versions, judge, service, concurrency, git_commit())
             rows = f"{len(data)} row{'s' * (len(data) != 1)}"
@@ -141,12 +145,17 @@ def run(
                 tasks: dict[str, Any] = {}
 
                 def progress(phase: str, done: int, total: int) -> None:
+                    if phase == "interrupted":
+                        err_console.print("[yellow]interrupted: finishing what is in flight; Ctrl-C again stops now[/]")
+                        return
                     if phase not in tasks:
                         tasks[phase] = bar.add_task(phase, total=total)
                     bar.update(tasks[phase], completed=done, total=total)
 
                 try:
                     outcome = run_experiment(spec, conn, progress)
+                except Aborted:
+                    aborted = True
                 except KeyboardInterrupt:
                     raise fail(
                         "interrupted; what was done is stored. Run the same command again to finish the run.", 130
@@ -155,28 +164,32 @@ def run(
                     raise fail(
                         escape(f"{exc}; what was done is stored, rerun to finish once the judge works")
                     ) from None
-            from llmsight.experiments.results import load_run
+            if not aborted:
+                from llmsight.experiments.results import load_run
 
-            results = load_run(conn.client, conn.database, name)
+                results = load_run(conn.client, conn.database, name)
+    if aborted:  # after the collector stopped (what it took is stored); threads in flight may never return
+        err_console.print("[bold red]error:[/] aborted; rows and judge calls in flight are lost, the rest is stored")
+        sys.stdout.flush()
+        os._exit(130)
     _print_run(outcome, results)
     tally = outcome.judge
     if tally.stopped:
         raise fail(escape(f"the judge stopped the run: {tally.stopped}; last error: {tally.last_error}"), 1)
-    if tally.judge_errors and not tally.judged_now:  # asked, and no judgement came back: the judge is down
-        raise fail(
-            escape(f"no row could be judged ({tally.judge_errors} judge errors); last error: {tally.last_error}"), 1
-        )
+    if (tally.judge_errors or tally.parse_errors) and not tally.judged_now:  # asked, and no score came back
+        failed = f"{tally.judge_errors} judge errors, {tally.parse_errors} parse errors"
+        raise fail(escape(f"no row could be judged ({failed}); last error: {tally.last_error}"), 1)
 
 
 def _print_run(outcome: Any, results: Any) -> None:
     from llmsight.experiments.compare import summarize
 
-    table = Table(title=f"Run {results.name}")
+    table = Table(title=f"Run {escape(results.name)}")
     for col, justify in (("metric", "left"), ("rows scored", "right"), ("average", "right"), ("pass rate", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for metric in results.metrics:
         s = summarize(results, metric)
-        table.add_row(metric, str(s.n), "-" if s.mean is None else f"{s.mean:.2f}",
+        table.add_row(escape(metric), str(s.n), "-" if s.mean is None else f"{s.mean:.2f}",
                       "-" if s.pass_rate is None else f"{s.pass_rate:.0%} ({s.passed}/{s.n})")  # fmt: skip
     console.print(table)
     tally = outcome.judge
@@ -189,4 +202,6 @@ def _print_run(outcome: Any, results: Any) -> None:
     )
     for row_id, error in outcome.target_errors[:5]:
         err_console.print(f"[yellow]row {escape(row_id)}: the target failed: {escape(error[:200])}[/]")
-    console.print(f"[dim]next: llmsight eval gate {results.name} [--baseline OTHER_RUN] [--fail-under METRIC=RATE][/]")
+    console.print(
+        f"[dim]next: llmsight eval gate {escape(results.name)} \\[--baseline OTHER_RUN] \\[--fail-under METRIC=RATE][/]"
+    )

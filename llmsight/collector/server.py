@@ -61,6 +61,7 @@ class Collector:
     processors: list[Processor] = field(default_factory=list)
     jobs: list[tuple[float, BackgroundJob]] = field(default_factory=list)  # (interval s, fn run in a thread)
     serve_file: Path | None = None
+    owner: str = "serve"  # who runs it, in serve.json: "serve" outlives a command; "demo" / "eval" end with theirs
     # Components that run beside the collector (serve registers the judge), by the name /healthz shows
     # them under. Callables, so the collector never imports what it reports on (the evaluator is optional).
     extra_health: dict[str, HealthCheck] = field(default_factory=dict)
@@ -326,6 +327,7 @@ class Collector:
         self.serve_file.parent.mkdir(parents=True, exist_ok=True)
         info = {
             "pid": os.getpid(),
+            "owner": self.owner,
             "store_path": self.store.path,
             "query_url": self.endpoints.query,
             "query_token": self.query_token,

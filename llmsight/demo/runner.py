@@ -162,7 +162,7 @@ def run_demo(
         query_port=free_port(),
         batch_timeout_ms=50,
     )
-    collector = Collector(settings, serve_file=serve_file)
+    collector = Collector(settings, serve_file=serve_file, owner="demo")
     model = DemoModelServer(seed=seed)
     provider: TracerProvider | None = None
     instrumented = False

@@ -25,6 +25,21 @@ MAX_CONSECUTIVE_ERRORS = 10
 T = TypeVar("T")
 
 
+class Aborted(KeyboardInterrupt):
+    """A second Ctrl-C: stop now, without waiting for calls in flight (a hung one may never return)."""
+
+
+def interrupt_again(
+    first: KeyboardInterrupt | None, exc: KeyboardInterrupt, announce: Callable[[], None] | None = None
+) -> KeyboardInterrupt:
+    """The first Ctrl-C is remembered (finish what is in flight; ``announce`` says so); a second raises Aborted."""
+    if first is not None:
+        raise Aborted() from exc
+    if announce is not None:
+        announce()
+    return exc
+
+
 def judge_concurrently(
     items: Iterable[T],
     score: Callable[[T], JudgeResult],
@@ -33,6 +48,7 @@ def judge_concurrently(
     concurrency: int,
     may_submit: Callable[[], str] = lambda: "",
     thread_name: str = "llmsight-judge",
+    on_interrupt: Callable[[], None] | None = None,
 ) -> str:
     """Judge ``items`` (see the module docstring); returns why submitting stopped early, or "".
 
@@ -42,7 +58,9 @@ def judge_concurrently(
     fatal: JudgeFatalError | None = None
     interrupted: KeyboardInterrupt | None = None
     consecutive = 0
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=thread_name) as pool:
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=thread_name)
+    aborted = False
+    try:
         pending: dict[Future[JudgeResult], T] = {}
 
         def fill() -> None:
@@ -61,7 +79,8 @@ def judge_concurrently(
             try:
                 finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             except KeyboardInterrupt as exc:  # finish what is in flight (it is paid for), then stop
-                interrupted = exc
+                aborted = interrupted is not None
+                interrupted = interrupt_again(interrupted, exc, on_interrupt)
                 continue
             for future in finished:
                 item = pending.pop(future)
@@ -78,6 +97,8 @@ def judge_concurrently(
                     stopped = f"{consecutive} judge errors in a row; the judge looks unavailable"
                 on_result(item, result)
             fill()
+    finally:
+        pool.shutdown(wait=not aborted, cancel_futures=True)
     if fatal is not None:
         raise fatal
     if interrupted is not None:

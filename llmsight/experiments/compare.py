@@ -40,6 +40,7 @@ class MetricComparison:
     pass_rate_diff: float | None
     pass_rate_ci: tuple[float, float] | None
     verdict: str  # regression | improvement | no change | too few rows
+    lost: int = 0  # rows A scored that are "not applicable" in B (the app stopped giving the judge what it needs)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ def _verdict(pairs: int, ci: tuple[float, float] | None) -> str:
 def compare_metric(a: RunResults, b: RunResults, metric: str) -> MetricComparison:
     sa, sb = a.ok_scores(metric), b.ok_scores(metric)
     paired = sorted(set(sa) & set(sb))
+    not_applicable = {s["row_id"] for s in b.scores if s["metric"] == metric and s["status"] == "not_applicable"}
+    lost = len(set(sa) & not_applicable)
     diffs = [float(sb[r]["score"]) - float(sa[r]["score"]) for r in paired]
     pass_diffs = [float(sb[r]["passed"] or 0) - float(sa[r]["passed"] or 0) for r in paired]
     ci = pass_ci = None
@@ -111,6 +114,7 @@ def compare_metric(a: RunResults, b: RunResults, metric: str) -> MetricCompariso
         sum(pass_diffs) / len(pass_diffs) if pass_diffs else None,
         pass_ci,
         _verdict(len(paired), ci),
+        lost,
     )
 
 

@@ -66,6 +66,13 @@ def connect(settings: Settings, collector_url: str | None = None) -> Iterator[Co
             client.close()
         return
     serving = running_serve(settings) if store.embedded else None
+    if serving and serving.get("owner", "serve") != "serve":  # its collector stops when its command ends
+        from llmsight.experiments.runner import ExperimentError
+
+        raise ExperimentError(
+            f"the embedded store {store.path} is in use by `llmsight {serving['owner']}` (pid {serving.get('pid')}), "
+            "whose collector stops when it ends: wait for it, or give this run another store (--clickhouse-url)"
+        )
     if serving and serving.get("http"):
         client = query_client(settings)
         try:
@@ -88,7 +95,7 @@ def connect(settings: Settings, collector_url: str | None = None) -> Iterator[Co
             "tls_key_file": "",
         }
     )
-    collector = Collector(local, serve_file=serve_file(settings) if store.embedded else None)
+    collector = Collector(local, serve_file=serve_file(settings) if store.embedded else None, owner="eval")
     collector.start_in_thread()
     client = None
     try:

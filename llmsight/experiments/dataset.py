@@ -21,6 +21,7 @@ from typing import Any
 
 FIELDS = ("id", "question", "context", "ground_truth", "answer")
 MAX_ROWS = 100_000
+MAX_CSV_CELL = 16 << 20  # a long context document in one cell: Python's csv stops at 128 KiB by default
 
 
 class DatasetError(ValueError):
@@ -85,7 +86,7 @@ def _records(path: Path) -> Iterator[tuple[str, int, dict[str, Any]]]:
         raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
     with handle:
         try:
-            if suffix == ".json" and handle.read(64).lstrip().startswith("["):
+            if suffix == ".json" and _first_character(handle) == "[":
                 yield from _json_array(path, handle)
             elif suffix in (".jsonl", ".ndjson", ".json"):
                 handle.seek(0)
@@ -103,6 +104,7 @@ def _records(path: Path) -> Iterator[tuple[str, int, dict[str, Any]]]:
                         raise DatasetError(f"{path}, {where}: expected a JSON object, got {type(record).__name__}")
                     yield where, line_no, record
             elif suffix in (".csv", ".tsv"):
+                csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_CELL))
                 reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
                 if not reader.fieldnames:
                     raise DatasetError(f"{path}: no header row")
@@ -110,13 +112,34 @@ def _records(path: Path) -> Iterator[tuple[str, int, dict[str, Any]]]:
                     where = f"row {number} (line {reader.line_num})"
                     if None in record:  # more cells than the header has columns
                         raise DatasetError(f"{path}, {where}: more values than the header's {len(reader.fieldnames)}")
-                    yield where, reader.line_num, {k: v for k, v in record.items() if v is not None}
+                    yield where, reader.line_num, {k: _cell(v) for k, v in record.items() if v is not None}
             else:
                 raise DatasetError(f"{path}: unknown format {suffix or '(no extension)'}; use .jsonl or .csv")
         except UnicodeDecodeError as exc:
             raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         except csv.Error as exc:
             raise DatasetError(f"{path}: not valid CSV: {exc}") from None
+
+
+def _cell(value: str) -> Any:
+    """A CSV cell holding a JSON object or array (as ``write_dataset`` writes lists and dicts) as that value, so a
+    row reads the same from CSV as from JSON lines."""
+    stripped = value.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return json.loads(stripped)
+        except ValueError:
+            return value
+    return value
+
+
+def _first_character(handle: Any) -> str:
+    """The first character that is not white space (how a JSON array tells itself from JSON lines)."""
+    while chunk := handle.read(4096):
+        stripped = chunk.lstrip()
+        if stripped:
+            return stripped[0]
+    return ""
 
 
 def _json_array(path: Path, handle: Any) -> Iterator[tuple[str, int, dict[str, Any]]]:
@@ -212,7 +235,9 @@ def load_dataset(path: str | Path, mapping: Mapping[str, str] | str | None = Non
         raise DatasetError(f"{path}: --map {named}: no row has column(s) {', '.join(map(repr, unseen.values()))}")
     digest = hashlib.sha256()
     for row in rows:
-        digest.update(json.dumps(row.as_dict(), sort_keys=True, ensure_ascii=False).encode())
+        # extra columns too: they reach the target, so changing one is another dataset
+        hashed = {**row.as_dict(), **({"extra": dict(row.extra)} if row.extra else {})}
+        digest.update(json.dumps(hashed, sort_keys=True, ensure_ascii=False, default=str).encode())
         digest.update(b"\n")
     return Dataset(path, tuple(rows), digest.hexdigest()[:16])
 

@@ -31,7 +31,7 @@ class Target:
 @dataclass(frozen=True)
 class Check:
     metric: str
-    kind: str  # pass_rate | average | regression
+    kind: str  # pass_rate | average | regression | coverage
     value: float | None
     target: float | None
     ok: bool
@@ -135,6 +135,11 @@ def evaluate_gate(
             )
     if comparison is not None:
         for mc in comparison.metrics:
+            if mc.lost:  # pairing only scored rows would hide an app that stopped answering them
+                checks.append(
+                    Check(mc.metric, "coverage", float(mc.lost), 0.0, False,
+                          f"{mc.metric}: {mc.lost} rows scored in {comparison.a} have no score now")
+                )  # fmt: skip
             ok = mc.verdict != "regression"
             detail = f"{mc.diff:+.2f}" if mc.diff is not None else "n/a"
             if mc.ci is not None:

@@ -18,7 +18,7 @@ from llmsight.evaluator.metrics import Metric
 from llmsight.evaluator.pool import judge_concurrently
 from llmsight.evaluator.prompt import build_messages
 from llmsight.evaluator.rubric import Rubric
-from llmsight.evaluator.sampling import FINAL_STATUSES, retrieval_documents
+from llmsight.evaluator.sampling import retrieval_documents
 from llmsight.evaluator.worker import eval_row
 from llmsight.experiments.telemetry import ExperimentTelemetry
 from llmsight.queries.questions import lookup
@@ -119,6 +119,7 @@ def judge_rows(
     concurrency: int,
     tally: JudgeTally,
     progress: Callable[[int], None] | None = None,
+    on_interrupt: Callable[[], None] | None = None,
 ) -> None:
     """Judge ``tasks`` and send every result as it comes; Ctrl-C and a fatal judge error are raised after the
     calls in flight are sent (``evaluator.pool``)."""
@@ -135,10 +136,11 @@ def judge_rows(
             tally.not_applicable += 1
         elif result.status == "parse_error":
             tally.parse_errors += 1
+            tally.last_error = f"the judge's reply could not be read: {result.reason}"
         elif result.status == "judge_error":
             tally.judge_errors += 1
             tally.last_error = result.reason
-        if result.status in FINAL_STATUSES and result.status != "not_applicable":
+        if result.status == "ok":
             tally.judged_now += 1
 
     for row, metric, missing in skipped:
@@ -159,6 +161,7 @@ def judge_rows(
             judged,
             concurrency=concurrency,
             thread_name="llmsight-eval-judge",
+            on_interrupt=on_interrupt,
         )
     except JudgeFatalError as exc:
         tally.stopped = tally.last_error = str(exc)

@@ -17,15 +17,18 @@ from typing import Any
 
 from llmsight.evaluator.judge import Judge, JudgeFatalError
 from llmsight.evaluator.metrics import Metric
+from llmsight.evaluator.pool import Aborted, interrupt_again
 from llmsight.evaluator.rubric import Rubric
-from llmsight.evaluator.sampling import FINAL_STATUSES
 from llmsight.experiments import judging, target
 from llmsight.experiments.connection import Connection
 from llmsight.experiments.dataset import Dataset, DatasetRow
 from llmsight.experiments.telemetry import ExperimentTelemetry
 from llmsight.queries.questions import lookup
 
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
+Progress = Callable[[str, int, int], None]  # (phase, done, total); phase "interrupted": a first Ctrl-C
+# A (row, metric) with one of these is not judged again. Unlike production's evaluator, a parse error is
+# retried: an experiment is for a complete set of figures, and the gate calls one with errors incomplete.
+DONE_STATUSES = ("ok", "not_applicable")
 
 
 class ExperimentError(ValueError):
@@ -86,6 +89,8 @@ def check_same_setup(previous: dict[str, Any] | None, spec: RunSpec) -> None:
             f"run {name!r} is judged on {', '.join(previous['metrics'])}; finish it with the same --metrics, "
             "or use another --name (a gate must not check fewer metrics than the run was made for)"
         )
+    if previous["service"] != spec.service:
+        raise ExperimentError(f"run {name!r} was sent as service {previous['service']!r}; use the same --service")
     if previous["judge_model"] != spec.judge.model:
         raise ExperimentError(
             f"run {name!r} was judged by {previous['judge_model']}, not {spec.judge.model}; use the same judge "
@@ -103,9 +108,11 @@ def _run_row(func: Any, row: DatasetRow, spec: RunSpec, telemetry: ExperimentTel
                 out = target.TargetOutput(row.answer, row.context)
             else:
                 out = target.output(target.call(func, row))
+            if not out.answer.strip():  # judged "not applicable", an app that answers nothing would pass the gate
+                raise target.TargetError("the target returned an empty answer")
             telemetry.answered(span, out.answer, out.context)
             return row.id, span_id, ""
-        except Exception as exc:  # the app's failure is this row's result, not the run's end
+        except (Exception, SystemExit) as exc:  # the app's failure is this row's result, not the run's end
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             telemetry.failed(span, error)
             return row.id, span_id, error
@@ -120,7 +127,9 @@ def _run_targets(
     queue = iter(rows)
     done = 0
     interrupted: KeyboardInterrupt | None = None
-    with ThreadPoolExecutor(max_workers=spec.concurrency, thread_name_prefix="llmsight-eval-target") as pool:
+    aborted = False
+    pool = ThreadPoolExecutor(max_workers=spec.concurrency, thread_name_prefix="llmsight-eval-target")
+    try:
         pending: set[Future[tuple[str, str, str]]] = set()
 
         def fill() -> None:
@@ -134,8 +143,9 @@ def _run_targets(
         while pending:
             try:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            except KeyboardInterrupt as exc:
-                interrupted = exc
+            except KeyboardInterrupt as exc:  # finish the rows in flight; a second Ctrl-C does not wait
+                aborted = interrupted is not None
+                interrupted = interrupt_again(interrupted, exc, lambda: progress("interrupted", 0, 0))
                 continue
             for future in finished:
                 pending.discard(future)
@@ -148,6 +158,8 @@ def _run_targets(
                     outcome.answered_now += 1
                 progress("answering", done, len(rows))
             fill()
+    finally:
+        pool.shutdown(wait=not aborted, cancel_futures=True)
     if interrupted is not None:
         raise interrupted
 
@@ -199,7 +211,7 @@ def run_experiment(
             telemetry.uninstrument()
             _settle(conn, telemetry, lambda: _answers_stored(conn, spec, outcome.sent_rows), timeout_s, "answers")
             rows = [r for r in _stored_rows(conn, spec.name).values() if not r["error"]]
-            done = {(s["row_id"], s["metric"]) for s in _done_scores(conn, spec) if s["status"] in FINAL_STATUSES}
+            done = {(s["row_id"], s["metric"]) for s in _done_scores(conn, spec) if s["status"] in DONE_STATUSES}
             outcome.judge.judged_before = len(done)
             need_trace = [r for r in rows if not judging.stored_context(r)]
             from_trace = judging.trace_context(conn.client, conn.database, need_trace) if need_trace else {}
@@ -214,7 +226,10 @@ def run_experiment(
                 tasks, skipped, judge=spec.judge, versions=spec.versions, telemetry=telemetry,
                 concurrency=spec.concurrency, tally=outcome.judge,
                 progress=lambda n: progress("judging", n, len(tasks)),
+                on_interrupt=lambda: progress("interrupted", 0, 0),
             )  # fmt: skip
+        except Aborted:
+            raise  # a second Ctrl-C: no waiting for the store either; the collector still stores what it took
         except KeyboardInterrupt:
             outcome.interrupted = True
         except JudgeFatalError as exc:  # the judge refused the key or model: keep what was judged, then say so
@@ -263,6 +278,5 @@ def _scores_stored(conn: Connection, spec: RunSpec, sent: dict[tuple[str, str], 
         return True
     stored = {(s["row_id"], s["metric"]): s["status"] for s in _done_scores(conn, spec)}
     return all(
-        key in stored and (status not in FINAL_STATUSES or stored[key] in FINAL_STATUSES)
-        for key, status in sent.items()
+        key in stored and (status not in DONE_STATUSES or stored[key] in DONE_STATUSES) for key, status in sent.items()
     )

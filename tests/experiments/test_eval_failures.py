@@ -54,7 +54,7 @@ def test_a_judge_that_is_down_fails_the_run_with_its_error(tmp_path, monkeypatch
     result = run(dataset(tmp_path, ONE_ROW), "down", "--target", "worse_app:answer", "--metrics", "relevance",
                  "--judge-model", "gpt-4o-mini", "--judge-base-url", f"http://127.0.0.1:{free_port()}/v1")  # fmt: skip
     assert result.exit_code == 1, result.output
-    assert "no row could be judged (1 judge errors); last error:" in " ".join(result.output.split())
+    assert "no row could be judged (1 judge errors, 0 parse errors); last error:" in " ".join(result.output.split())
 
 
 def test_a_target_parameter_no_column_fills_is_an_error_before_anything_runs(tmp_path, eval_env, store_client):
@@ -91,5 +91,120 @@ def test_the_datasets_context_is_judged_when_the_target_returns_and_traces_none(
     row = {**ONE_ROW, "context": ["Pro costs $8 a month, billed annually."]}
     result = run(dataset(tmp_path, row), "plain", "--target", "plain_app:answer", "--metrics", "groundedness")
     assert result.exit_code == 0, result.output
-    scored = store_client.query("SELECT Status, Score FROM evaluations FINAL WHERE Metric = 'groundedness'").result_rows
+    scored = store_client.query("SELECT Status, Score FROM experiment_evaluations FINAL").result_rows
     assert scored == [("ok", 5)]
+
+
+def test_an_app_that_answers_nothing_fails_those_rows_and_the_gate_says_incomplete(tmp_path, eval_env):
+    mute = "def answer(id: str) -> str:\n    return '' if id == 'r1' else 'Pro costs $8.'\n"
+    (eval_env / "mute_app.py").write_text(mute)
+    path = dataset(tmp_path, *({"id": f"r{i}", "question": ONE_ROW["question"]} for i in range(3)))
+    result = run(path, "mute", "--target", "mute_app:answer", "--metrics", "relevance")
+    assert result.exit_code == 0 and "row r1: the target failed: TargetError: the target returned an empty answer" in (
+        " ".join(result.output.split())
+    )
+    assert runner.invoke(app, ["eval", "gate", "mute"]).exit_code == 3
+
+
+def test_rows_the_baseline_scored_but_the_new_app_no_longer_gives_inputs_for_fail_the_gate(tmp_path, eval_env):
+    (eval_env / "with_context.py").write_text(
+        "def answer(question: str) -> dict:\n    return {'answer': 'Pro costs $8.', 'context': ['Pro costs $8.']}\n"
+    )
+    (eval_env / "without_context.py").write_text("def answer(question: str) -> str:\n    return 'Pro costs $8.'\n")
+    path = dataset(tmp_path, *({"id": f"r{i}", "question": ONE_ROW["question"]} for i in range(6)))
+    for name in ("with_context", "without_context"):
+        assert run(path, name, "--target", f"{name}:answer", "--metrics", "groundedness").exit_code == 0
+    gated = runner.invoke(app, ["eval", "gate", "without_context", "--baseline", "with_context"])
+    assert gated.exit_code == 1, gated.output
+    assert "groundedness: 6 rows scored in with_context have no score now" in " ".join(gated.output.split())
+
+
+class GarblingJudge(DemoModelServer):
+    """A judge whose replies cannot be read until ``fixed`` is set."""
+
+    fixed = False
+
+    async def _chat(self, request: Request) -> Response:
+        if not self.fixed:
+            body = json.loads(await request.body())
+            return JSONResponse({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                                 "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                                     "role": "assistant", "content": "I would rather not give a number."}}],
+                                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})  # fmt: skip
+        return await super()._chat(request)
+
+
+def test_parse_errors_fail_the_run_and_a_rerun_judges_them_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMSIGHT_JUDGE_MAX_RETRIES", "0")
+    path = dataset(tmp_path, ONE_ROW)
+    with GarblingJudge() as judge:
+        flags = ["--target", "worse_app:answer", "--metrics", "relevance", "--judge-base-url", judge.base_url]
+        first = run(path, "garbled", *flags)
+        assert first.exit_code == 1, first.output
+        assert "no row could be judged (0 judge errors, 1 parse errors)" in " ".join(first.output.split())
+        assert runner.invoke(app, ["eval", "gate", "garbled"]).exit_code == 3
+        judge.fixed = True
+        second = run(path, "garbled", *flags)
+        assert second.exit_code == 0 and "judgements: 1 now" in second.output, second.output
+    assert runner.invoke(app, ["eval", "gate", "garbled"]).exit_code == 0
+
+
+def test_a_store_in_use_by_another_eval_run_is_refused_not_shared(tmp_path, store_url):
+    from llmsight.collector.server import Collector
+    from llmsight.settings import Settings
+
+    settings = Settings(clickhouse_url=store_url, http_port=free_port(), grpc_port=free_port(), query_port=free_port(),
+                        spool_dir=str(tmp_path / "spool-other"))  # fmt: skip
+    other = Collector(settings, serve_file=settings.data_dir / "serve.json", owner="eval").start_in_thread()
+    try:
+        result = run(dataset(tmp_path, ONE_ROW), "second", "--target", "worse_app:answer")
+    finally:
+        other.stop_thread()
+    assert result.exit_code == 2
+    assert "is in use by `llmsight eval`" in " ".join(result.output.split())
+
+
+def test_a_name_is_bound_to_its_service_and_a_changed_extra_column_is_another_dataset(tmp_path):
+    path = dataset(tmp_path, {**ONE_ROW, "language": "en"})
+    assert run(path, "svc", "--target", "worse_app:answer", "--metrics", "relevance").exit_code == 0
+    other_service = run(path, "svc", "--target", "worse_app:answer", "--metrics", "relevance", "--service", "b")
+    assert other_service.exit_code == 2 and "use the same --service" in other_service.output
+    french = dataset(tmp_path, {**ONE_ROW, "language": "fr"})
+    changed = run(french, "svc", "--target", "worse_app:answer", "--metrics", "relevance")
+    assert changed.exit_code == 2 and "was made from other rows" in " ".join(changed.output.split())
+
+
+def test_a_second_ctrl_c_stops_a_run_whose_target_hangs(tmp_path, cli_env):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    hang = "import pathlib, time\n\ndef answer(question: str) -> str:\n"
+    hang += "    pathlib.Path('called').touch()\n    time.sleep(600)\n"
+    (tmp_path / "hang_app.py").write_text(hang)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMSIGHT_", "OPENAI_", "OTEL_"))}
+    env |= {"LLMSIGHT_CLICKHOUSE_URL": f"chdb://{tmp_path}/store", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmsight.cli.main", "eval", "run", dataset(tmp_path, ONE_ROW), "--name", "hang",
+         "--target", "hang_app:answer", "--judge-model", "demo-judge"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(3000):  # until the target is running (and hangs)
+            if (tmp_path / "called").exists() or process.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert (tmp_path / "called").exists(), process.communicate()
+        process.send_signal(signal.SIGINT)
+        noted = ""
+        while "Ctrl-C again stops now" not in noted and process.poll() is None:
+            noted = process.stderr.readline()
+        assert "interrupted: finishing what is in flight; Ctrl-C again stops now" in noted, noted
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "aborted; rows and judge calls in flight are lost" in err
