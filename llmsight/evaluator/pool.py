@@ -1,11 +1,14 @@
-"""Judge many things at once: bounded concurrency, a circuit breaker, and the judge's fatal errors.
+"""Work on many things at once (``run_bounded``), and judge many things at once (``judge_concurrently``).
 
-Shared by the production evaluator (``worker.run_once``) and experiments (``experiments.judging``):
-``score`` runs in worker threads, ``on_result`` in the caller's thread as each judgement arrives (so
-results are recorded as they come and a crash loses little). Submitting stops when ``may_submit``
-names a reason (an hourly cap), after ``MAX_CONSECUTIVE_ERRORS`` judge errors in a row (the judge
-looks down), on a ``JudgeFatalError`` or on Ctrl-C; calls already in flight are waited for and
-recorded (they are paid for), then a fatal error or the interrupt is raised.
+``run_bounded`` keeps at most ``concurrency`` items in worker threads and hands each finished one to
+the caller's thread, so results are recorded as they come and a crash loses little. A first Ctrl-C
+stops submitting and waits for what is in flight (it is paid for); a second stops at once
+(``Aborted``: a hung call may never return). Experiments run their target rows on it.
+
+``judge_concurrently`` adds the judge's rules, shared by the production evaluator (``worker.run_once``)
+and experiments (``experiments.judging``): an odd failure is one ``judge_error``, submitting stops after
+``MAX_CONSECUTIVE_ERRORS`` of them in a row (the judge looks down) or when ``may_submit`` names a reason
+(an hourly cap), and a ``JudgeFatalError`` (a rejected key) is raised once the calls in flight are recorded.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ log = logging.getLogger("llmsight.evaluator")
 MAX_CONSECUTIVE_ERRORS = 10
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Aborted(KeyboardInterrupt):
@@ -40,6 +44,58 @@ def interrupt_again(
     return exc
 
 
+def run_bounded(
+    items: Iterable[T],
+    work: Callable[[T], R],
+    on_done: Callable[[T, Future[R]], str],
+    *,
+    concurrency: int,
+    may_submit: Callable[[], str] = lambda: "",
+    on_interrupt: Callable[[], None] | None = None,
+    thread_name: str = "llmsight-pool",
+) -> str:
+    """Run ``work`` on ``items``; ``on_done(item, future)`` returns a reason to stop submitting, or "".
+
+    Returns why submitting stopped early (``on_done``'s or ``may_submit``'s reason), or "". Raises the
+    first Ctrl-C once the work in flight is done, ``Aborted`` at once on a second."""
+    stopped = ""
+    queue = iter(items)
+    interrupted: KeyboardInterrupt | None = None
+    aborted = False
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=thread_name)
+    try:
+        pending: dict[Future[R], T] = {}
+
+        def fill() -> None:
+            nonlocal stopped
+            while len(pending) < concurrency and not (stopped or interrupted):
+                item = next(queue, None)
+                if item is None:
+                    return
+                stopped = may_submit()
+                if stopped:
+                    return
+                pending[pool.submit(work, item)] = item
+
+        fill()
+        while pending:
+            try:
+                finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt as exc:  # finish what is in flight, then stop; a second Ctrl-C does not wait
+                aborted = interrupted is not None
+                interrupted = interrupt_again(interrupted, exc, on_interrupt)
+                continue
+            for future in finished:
+                reason = on_done(pending.pop(future), future)
+                stopped = stopped or reason
+            fill()
+    finally:
+        pool.shutdown(wait=not aborted, cancel_futures=True)
+    if interrupted is not None:
+        raise interrupted
+    return stopped
+
+
 def judge_concurrently(
     items: Iterable[T],
     score: Callable[[T], JudgeResult],
@@ -53,54 +109,29 @@ def judge_concurrently(
     """Judge ``items`` (see the module docstring); returns why submitting stopped early, or "".
 
     Raises JudgeFatalError or KeyboardInterrupt once the calls in flight are recorded."""
-    stopped = ""
-    queue = iter(items)
     fatal: JudgeFatalError | None = None
-    interrupted: KeyboardInterrupt | None = None
     consecutive = 0
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=thread_name)
-    aborted = False
-    try:
-        pending: dict[Future[JudgeResult], T] = {}
 
-        def fill() -> None:
-            nonlocal stopped
-            while len(pending) < concurrency and not (stopped or fatal or interrupted):
-                item = next(queue, None)
-                if item is None:
-                    return
-                stopped = may_submit()
-                if stopped:
-                    return
-                pending[pool.submit(score, item)] = item
+    def judged(item: T, future: Future[JudgeResult]) -> str:
+        nonlocal fatal, consecutive
+        try:
+            result = future.result()
+        except JudgeFatalError as exc:
+            fatal = fatal or exc
+            return str(exc)
+        except Exception as exc:  # a bug or an odd reply must cost one item, not the run
+            log.warning("judge call failed: %s", exc, exc_info=True)
+            result = JudgeResult("judge_error", reason=f"{type(exc).__name__}: {exc}"[:500])
+        consecutive = consecutive + 1 if result.status == "judge_error" else 0
+        on_result(item, result)
+        if consecutive >= MAX_CONSECUTIVE_ERRORS:
+            return f"{consecutive} judge errors in a row; the judge looks unavailable"
+        return ""
 
-        fill()
-        while pending:
-            try:
-                finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            except KeyboardInterrupt as exc:  # finish what is in flight (it is paid for), then stop
-                aborted = interrupted is not None
-                interrupted = interrupt_again(interrupted, exc, on_interrupt)
-                continue
-            for future in finished:
-                item = pending.pop(future)
-                try:
-                    result = future.result()
-                except JudgeFatalError as exc:
-                    fatal = fatal or exc
-                    continue
-                except Exception as exc:  # a bug or an odd reply must cost one item, not the run
-                    log.warning("judge call failed: %s", exc, exc_info=True)
-                    result = JudgeResult("judge_error", reason=f"{type(exc).__name__}: {exc}"[:500])
-                consecutive = consecutive + 1 if result.status == "judge_error" else 0
-                if consecutive >= MAX_CONSECUTIVE_ERRORS and not stopped:
-                    stopped = f"{consecutive} judge errors in a row; the judge looks unavailable"
-                on_result(item, result)
-            fill()
-    finally:
-        pool.shutdown(wait=not aborted, cancel_futures=True)
+    stopped = run_bounded(
+        items, score, judged, concurrency=concurrency, may_submit=may_submit, on_interrupt=on_interrupt,
+        thread_name=thread_name,
+    )  # fmt: skip
     if fatal is not None:
         raise fatal
-    if interrupted is not None:
-        raise interrupted
     return stopped

@@ -8,16 +8,17 @@ comparison never mixes two setups under one name.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmsight.evaluator.judge import Judge, JudgeFatalError
 from llmsight.evaluator.metrics import Metric
-from llmsight.evaluator.pool import Aborted, interrupt_again
+from llmsight.evaluator.pool import Aborted, run_bounded
 from llmsight.evaluator.rubric import Rubric
 from llmsight.experiments import judging, target
 from llmsight.experiments.connection import Connection
@@ -124,44 +125,24 @@ def _run_targets(
     func: Any, rows: list[DatasetRow], spec: RunSpec, telemetry: ExperimentTelemetry, outcome: RunOutcome,
     progress: Progress,
 ) -> None:  # fmt: skip
-    queue = iter(rows)
     done = 0
-    interrupted: KeyboardInterrupt | None = None
-    aborted = False
-    pool = ThreadPoolExecutor(max_workers=spec.concurrency, thread_name_prefix="llmsight-eval-target")
-    try:
-        pending: set[Future[tuple[str, str, str]]] = set()
 
-        def fill() -> None:
-            while len(pending) < spec.concurrency and interrupted is None:
-                row = next(queue, None)
-                if row is None:
-                    return
-                pending.add(pool.submit(_run_row, func, row, spec, telemetry))
+    def finished(row: DatasetRow, future: Future[tuple[str, str, str]]) -> str:
+        nonlocal done
+        row_id, span_id, error = future.result()  # _run_row records the app's failures; this never raises
+        outcome.sent_rows[row_id] = span_id
+        done += 1
+        if error:
+            outcome.target_errors.append((row_id, error))
+        else:
+            outcome.answered_now += 1
+        progress("answering", done, len(rows))
+        return ""
 
-        fill()
-        while pending:
-            try:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            except KeyboardInterrupt as exc:  # finish the rows in flight; a second Ctrl-C does not wait
-                aborted = interrupted is not None
-                interrupted = interrupt_again(interrupted, exc, lambda: progress("interrupted", 0, 0))
-                continue
-            for future in finished:
-                pending.discard(future)
-                row_id, span_id, error = future.result()
-                outcome.sent_rows[row_id] = span_id
-                done += 1
-                if error:
-                    outcome.target_errors.append((row_id, error))
-                else:
-                    outcome.answered_now += 1
-                progress("answering", done, len(rows))
-            fill()
-    finally:
-        pool.shutdown(wait=not aborted, cancel_futures=True)
-    if interrupted is not None:
-        raise interrupted
+    run_bounded(
+        rows, lambda row: _run_row(func, row, spec, telemetry), finished, concurrency=spec.concurrency,
+        on_interrupt=lambda: progress("interrupted", 0, 0), thread_name="llmsight-eval-target",
+    )  # fmt: skip
 
 
 def _stored_rows(conn: Connection, name: str) -> dict[str, dict[str, Any]]:
@@ -201,7 +182,7 @@ def run_experiment(
                 "llmsight.experiment.git_commit": spec.git_commit,
                 "llmsight.experiment.judge_model": spec.judge.model,
                 "llmsight.experiment.metrics": ",".join(m.name for m in spec.metrics),
-                "llmsight.experiment.rubric_versions": _json(spec.versions),
+                "llmsight.experiment.rubric_versions": json.dumps(spec.versions, sort_keys=True),
             }
         )
         if func is not None:
@@ -244,12 +225,6 @@ def run_experiment(
     if outcome.interrupted:
         raise KeyboardInterrupt
     return outcome
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, sort_keys=True)
 
 
 def _settle(
