@@ -53,6 +53,16 @@ ServiceOption = Annotated[
 ModelOption = Annotated[
     str, typer.Option("--model", help="Only calls to this model." + default_note("all"), show_default=False)
 ]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        envvar="LLMSIGHT_CONFIG",
+        help="Monitor file: what is watched, its targets, thresholds and rubrics."
+        + default_note("llmsight.yaml here if present, else the built-in default monitor"),
+        show_default=False,
+    ),
+]
 JudgeBaseUrlOption = Annotated[
     str | None,
     typer.Option(

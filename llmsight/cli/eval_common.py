@@ -9,17 +9,10 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from llmsight.cli.common import default_note, fail, user_errors
+from llmsight.cli.common import ConfigOption, default_note, fail, user_errors
 
-ConfigOption = Annotated[
-    str | None,
-    typer.Option(
-        "--config",
-        help="Monitor file whose quality targets, thresholds and rubrics apply."
-        + default_note("LLMSIGHT_CONFIG, else llmsight.yaml here, else the default monitor"),
-        show_default=False,
-    ),
-]
+__all__ = ["ConfigOption", "MonitorOption", "errors", "quality", "settings_database"]
+
 MonitorOption = Annotated[
     str, typer.Option("--monitor", help="Which monitor's quality signal." + default_note("the first that has one"))
 ]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import typer
 
+from llmsight.cli import dataset as dataset_commands
 from llmsight.cli import db as db_commands
+from llmsight.cli import eval as eval_commands
 from llmsight.cli import monitor as monitor_commands
 from llmsight.cli import serve as serve_commands
 from llmsight.cli import views as view_commands
@@ -24,6 +26,8 @@ app = typer.Typer(
 app.command("serve")(serve_commands.serve)
 app.add_typer(db_commands.app, name="db")
 app.add_typer(monitor_commands.app, name="monitor")
+app.add_typer(eval_commands.app, name="eval")
+app.add_typer(dataset_commands.app, name="dataset")
 app.command("monitors")(monitor_commands.monitors)
 app.command("calls")(view_commands.calls)
 app.command("trace")(view_commands.trace)
@@ -47,14 +51,6 @@ def _register_optional() -> None:
         for name in names:
             if hasattr(module, name):
                 app.command(name)(getattr(module, name))
-    for module_name, group in (("llmsight.cli.eval", "eval"), ("llmsight.cli.dataset", "dataset")):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        app.add_typer(module.app, name=group)
 
 
 _register_optional()

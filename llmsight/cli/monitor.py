@@ -17,19 +17,19 @@ from rich import box
 from rich.padding import Padding
 from rich.table import Table
 
-from llmsight.cli.common import StoreOption, console, default_note, err_console, fail, make_settings, user_errors
+from llmsight.cli.common import (
+    ConfigOption,
+    StoreOption,
+    console,
+    default_note,
+    err_console,
+    fail,
+    make_settings,
+    user_errors,
+)
 
 app = typer.Typer(help="Check, run and export the monitors of the monitor file (llmsight.yaml).", no_args_is_help=True)
 
-ConfigOption = Annotated[
-    str | None,
-    typer.Option(
-        "--config",
-        envvar="LLMSIGHT_CONFIG",
-        help="Monitor file." + default_note("./llmsight.yaml if present, else the built-in default monitor"),
-        show_default=False,
-    ),
-]
 STATE_STYLE = {"ok": "green", "violation": "bold red", "insufficient_data": "yellow", "error": "bold magenta"}
 UTC = dt.timezone.utc
 
