@@ -43,6 +43,25 @@ class Connection:
         return True
 
 
+def check_collector(url: str, token: str | None) -> None:
+    """An empty OTLP/HTTP export to ``url``: the collector is there and takes this run's token, or a clear error."""
+    import urllib.error
+    import urllib.request
+
+    from llmsight.experiments.runner import ExperimentError
+
+    headers = {"Content-Type": "application/x-protobuf", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(f"{url}/v1/traces", data=b"", headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return
+    except urllib.error.HTTPError as exc:
+        why = f"answered HTTP {exc.code}" + (" (set LLMSIGHT_INGEST_TOKENS to its token)" if exc.code == 401 else "")
+    except (OSError, ValueError) as exc:
+        why = f"cannot be reached ({getattr(exc, 'reason', exc)})"
+    raise ExperimentError(f"the collector at {url} {why}; nothing was run")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -59,6 +78,7 @@ def connect(settings: Settings, collector_url: str | None = None) -> Iterator[Co
     store = parse_store_url(settings.clickhouse_url)
     token = TokenAuth(settings.ingest_tokens).reader_token()
     if collector_url:
+        check_collector(collector_url.rstrip("/"), token)  # before any row runs, not after them all
         client = query_client(settings)  # the store, or the query endpoint of the serve that owns it
         try:
             yield Connection(collector_url.rstrip("/"), token, client, store.database, collector_url)

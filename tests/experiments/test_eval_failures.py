@@ -208,3 +208,29 @@ def test_a_second_ctrl_c_stops_a_run_whose_target_hangs(tmp_path, cli_env):
         process.kill()
     assert process.returncode == 130, err
     assert "aborted; rows and judge calls in flight are lost" in err
+
+
+def test_a_run_through_a_given_collector_and_one_that_refuses_it(tmp_path, collector_factory, store_client):
+    path = dataset(tmp_path, ONE_ROW)
+    collector = collector_factory()
+    flags = ["--target", "worse_app:answer", "--metrics", "relevance", "--collector", collector.endpoints.http]
+    through = run(path, "given", *flags)
+    assert through.exit_code == 0 and f"via {collector.endpoints.http}" in through.output, through.output
+    assert store_client.query("SELECT count() FROM experiment_evaluations FINAL").result_rows == [(1,)]
+    guarded = collector_factory(ingest_tokens="their-token")  # this run has no token for it: refused before any row
+    refused = run(path, "refused", *flags[:-1], guarded.endpoints.http)
+    assert refused.exit_code == 2
+    assert "answered HTTP 401 (set LLMSIGHT_INGEST_TOKENS to its token); nothing was run" in " ".join(
+        refused.output.split()
+    )
+    assert store_client.query("SELECT count() FROM experiment_runs WHERE Experiment = 'refused'").result_rows == [(0,)]
+
+
+def test_long_csv_cells_and_a_json_array_after_much_white_space_load(tmp_path):
+    from llmsight.experiments.dataset import load_dataset
+
+    document = "word " * 60_000  # 300 KB: past Python's default CSV cell limit of 128 KiB
+    (tmp_path / "long.csv").write_text(f'id,question,context\nr1,What?,"{document}"\n')
+    assert load_dataset(tmp_path / "long.csv").rows[0].context == (document,)
+    (tmp_path / "spaced.json").write_text(" " * 200 + json.dumps([ONE_ROW]))
+    assert [r.id for r in load_dataset(tmp_path / "spaced.json").rows] == ["pricing"]
