@@ -357,6 +357,13 @@ class PortInUseError(OSError):
     pass
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 free right now: for a collector that lives inside one command (the demo, eval run)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _check_port_free(host: str, port: int) -> None:
     """Fail with a readable message instead of uvicorn's exit when a port is taken."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -10,7 +10,6 @@ The judge is the demo model's heuristic judge unless a real one is configured an
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -97,12 +96,6 @@ def choose_judge(mode: str = "auto", env: dict[str, str] | None = None) -> Judge
     return JudgeChoice(env.get("LLMSIGHT_JUDGE_MODEL") or DEFAULT_REAL_JUDGE, base_url, key, demo=False)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _progress(console: Console, enabled: bool) -> Progress:
     return Progress(
         SpinnerColumn(finished_text="[green]✓[/]"),
@@ -141,7 +134,7 @@ def run_demo(
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     import llmsight
-    from llmsight.collector.server import Collector
+    from llmsight.collector.server import Collector, free_port
     from llmsight.demo.app import DemoApp, traffic
     from llmsight.demo.model import JUDGE_MODEL, DemoModelServer
     from llmsight.evaluator.config import EvaluatorConfig

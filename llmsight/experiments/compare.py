@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
 
 from llmsight.experiments.results import RunResults
 
@@ -159,10 +158,3 @@ def compare(a: RunResults, b: RunResults, limit: int = 5) -> Comparison:
         regressed_rows(a, b, metrics, limit),
         a.info["dataset_hash"] == b.info["dataset_hash"],
     )
-
-
-def as_dict(value: Any) -> Any:
-    """A comparison as JSON-ready data."""
-    from dataclasses import asdict, is_dataclass
-
-    return asdict(value) if is_dataclass(value) else value

@@ -12,7 +12,6 @@ to a collector, like the app's own telemetry; the store's views file it. The col
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,12 +61,6 @@ def check_collector(url: str, token: str | None) -> None:
     raise ExperimentError(f"the collector at {url} {why}; nothing was run")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def connect(settings: Settings, collector_url: str | None = None) -> Iterator[Connection]:
     from llmsight.cli.common import query_client, running_serve, serve_file
@@ -102,14 +95,14 @@ def connect(settings: Settings, collector_url: str | None = None) -> Iterator[Co
         finally:
             client.close()
         return
-    from llmsight.collector.server import Collector
+    from llmsight.collector.server import Collector, free_port
 
     local = settings.model_copy(
         update={
             "host": "127.0.0.1",
-            "http_port": _free_port(),
-            "grpc_port": _free_port(),
-            "query_port": _free_port(),
+            "http_port": free_port(),
+            "grpc_port": free_port(),
+            "query_port": free_port(),
             "batch_timeout_ms": 50,
             "tls_cert_file": "",
             "tls_key_file": "",
