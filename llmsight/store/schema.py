@@ -49,6 +49,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "034_experiment_evaluations.sql",
         "035_experiment_evaluations_mv.sql",
     ],
+    14: ["036_call_screens_mv_drop.sql", "037_call_screens_mv.sql"],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -129,10 +130,15 @@ def parse_retention_overrides(spec: str) -> dict[str, int]:
 
 
 def init_schema(
-    client: Client, store: StoreURL, retention_days: int = 30, retention_overrides: dict[str, int] | None = None
+    client: Client,
+    store: StoreURL,
+    retention_days: int = 30,
+    retention_overrides: dict[str, int] | None = None,
+    upto: int | None = None,
 ) -> SchemaReport:
     """Create or migrate the schema, then align TTLs with ``retention_days`` (0 keeps data forever),
-    or with ``retention_overrides`` for the tables it names."""
+    or with ``retention_overrides`` for the tables it names. ``upto`` stops at that version: benchmarks
+    and tests build a store with an older schema that way, to compare it with the current one."""
     db = f"`{store.database}`"
     client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
     client.command(
@@ -141,13 +147,14 @@ def init_schema(
     )
     before = current_version(client, store.database)
     applied: list[str] = []
-    for version in sorted(v for v in MIGRATIONS if v > before):
+    last = max(MIGRATIONS) if upto is None else upto
+    for version in sorted(v for v in MIGRATIONS if before < v <= last):
         for filename in MIGRATIONS[version]:
             client.command(render(filename, store, retention_days))
             applied.append(filename)
         client.command(f"INSERT INTO {db}.schema_migrations (Version) VALUES ({version})")
     apply_retention(client, store.database, retention_days, retention_overrides)
-    return SchemaReport(store.database, before, max(before, *MIGRATIONS), applied)
+    return SchemaReport(store.database, before, max(before, last), applied)
 
 
 def apply_retention(
