@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     query_max_concurrent: int = Field(4, description="Query endpoint queries run at once; more wait, then get 429")
     max_body_bytes: int = Field(64 * 1024 * 1024, description="Largest request body after decompression")
     batch_max_spans: int = Field(20_000, description="Most spans in one ClickHouse insert")
+    batch_max_bytes: int = Field(
+        32 * 1024 * 1024, description="Most bytes of OTLP requests in one ClickHouse insert (bounds memory)"
+    )
     batch_timeout_ms: int = Field(200, description="Least time between two inserts while less than a batch waits")
     queue_max_bytes: int = Field(
         256 * 1024 * 1024, description="Memory requests being received and decoded may hold at once before 429"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -115,40 +116,77 @@ class Rows:
 
 
 def any_value_to_str(value: Any) -> str:
-    """An AnyValue as the contrib exporter stores it: scalars as text, arrays and maps as JSON."""
+    """An AnyValue as the Map(String, String) columns hold it: scalars as text, arrays and maps as JSON.
+
+    Written exactly as ClickHouse writes them (toString, toJSONString), because the exporter's
+    SQL decoder (exporters/otlp_sql.py) renders the same values in SQL and both must store the same rows.
+    """
     kind = value.WhichOneof("value")
-    if kind == "string_value":
-        return value.string_value
-    if kind is None:
-        return ""
-    return _scalar_or_json(value, kind, top=True)
-
-
-def _plain(value: Any) -> Any:
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    return _scalar_or_json(value, kind, top=False)
-
-
-def _scalar_or_json(value: Any, kind: str, top: bool) -> Any:
     if kind == "string_value":
         return value.string_value
     if kind == "bool_value":
-        return ("true" if value.bool_value else "false") if top else value.bool_value
+        return "true" if value.bool_value else "false"
     if kind == "int_value":
-        return str(value.int_value) if top else value.int_value
+        return str(value.int_value)
     if kind == "double_value":
-        return repr(value.double_value) if top else value.double_value
+        return format_double(value.double_value)
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
+    if kind is None:
+        return ""
+    return _json(value)
+
+
+def _json(value: Any) -> str:
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return json_string(value.string_value)
     if kind == "array_value":
-        items = [_plain(v) for v in value.array_value.values]
-        return json.dumps(items, ensure_ascii=False, separators=(",", ":")) if top else items
+        return "[" + ",".join(_json(v) for v in value.array_value.values) + "]"
     if kind == "kvlist_value":
-        obj = {kv.key: _plain(kv.value) for kv in value.kvlist_value.values}
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) if top else obj
-    return ""
+        return "{" + ",".join(f"{json_string(kv.key)}:{_json(kv.value)}" for kv in value.kvlist_value.values) + "}"
+    if kind == "bytes_value":
+        return json_string(base64.b64encode(value.bytes_value).decode())
+    if kind is None:
+        return "null"
+    return any_value_to_str(value)
+
+
+_JSON_ESCAPES = {code: f"\\u{code:04X}" for code in (*range(0x20), 0x2028, 0x2029)}
+_JSON_ESCAPES.update({8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r", 34: '\\"', 92: "\\\\"})
+
+
+def json_string(text: str) -> str:
+    """A JSON string as ClickHouse's toJSONString writes it (\\u001F, not \\u001f; U+2028 escaped; / kept)."""
+    return '"' + text.translate(_JSON_ESCAPES) + '"'
+
+
+def format_double(value: float) -> str:
+    """A double as ClickHouse's toString writes it: the shortest digits that read back the same, plain
+    between 1e-7 and 1e21 (1.0 -> 1, 1e16 -> 10000000000000000, 1.5e-05 -> 0.000015), else 1e21, 1.5e-7."""
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    text = repr(value)
+    sign = "-" if text.startswith("-") else ""
+    mantissa, _, exp = text.lstrip("-").partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + (int(exp) if exp else 0)  # value = 0.DIGITS * 10**point
+    significant = digits.lstrip("0")
+    point -= len(digits) - len(significant)
+    digits = significant.rstrip("0")
+    if not digits:
+        return sign + "0"
+    if -7 < point - 1 < 21:
+        if point <= 0:
+            return f"{sign}0.{'0' * -point}{digits}"
+        if point >= len(digits):
+            return sign + digits + "0" * (point - len(digits))
+        return f"{sign}{digits[:point]}.{digits[point:]}"
+    rest = f".{digits[1:]}" if len(digits) > 1 else ""
+    return f"{sign}{digits[0]}{rest}e{point - 1}"
 
 
 def attributes(kvs: Any) -> dict[str, str]:
@@ -307,6 +345,25 @@ def _drop_invalid(groups: Any, problem: Any, window: Retention, describe: Any) -
         rejected += len(bad)
         kept += len(items)
     return kept, rejected, errors
+
+
+def override_resources(request: Any, overrides: dict[str, str]) -> None:
+    """Set ``overrides`` (a tenant's resource attributes) on every resource of a traces or logs request.
+
+    Done to the request before it is spooled, so that whichever decoder stores it (SQL or Python)
+    reads the tenant's values: a sender cannot claim another tenant's by sending the same keys.
+    """
+    if not overrides:
+        return
+    groups = request.resource_spans if isinstance(request, ExportTraceServiceRequest) else request.resource_logs
+    for group in groups:
+        kept = [kv for kv in group.resource.attributes if kv.key not in overrides]
+        del group.resource.attributes[:]
+        group.resource.attributes.extend(kept)
+        for key, value in overrides.items():
+            kv = group.resource.attributes.add()
+            kv.key = key
+            kv.value.string_value = value
 
 
 def span_rows(request: ExportTraceServiceRequest, extra_resource: dict[str, str] | None = None) -> Rows:

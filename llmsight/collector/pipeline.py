@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import marshal
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -106,7 +107,9 @@ class Pipeline:
         """
         admission.grow(request_cost(len(body), encoding))
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         decoded = await loop.run_in_executor(self._decoder, self._decode, signal, body, encoding, principal)
+        self.telemetry.add("llmsight_receive_decode_seconds_total", time.perf_counter() - started)
         if signal == "metrics":
             self.telemetry.add("llmsight_received_metric_points_total", decoded.kept)
             return IngestResult(decoded.kept, 0)
@@ -126,9 +129,13 @@ class Pipeline:
         kept, rejected, errors = VALIDATORS[signal](request, self.retention_days.get(signal, 0))
         if not kept:
             return _Decoded(kept, rejected, errors, None)
-        # protobuf bodies with nothing dropped are spooled as received (saves re-encoding)
-        raw = body if encoding == "protobuf" and not rejected else request.SerializeToString()
-        return _Decoded(kept, rejected, errors, marshal.dumps((signal, raw, principal.resource_overrides())))
+        overrides = principal.resource_overrides()
+        otlp.override_resources(request, overrides)
+        # protobuf bodies as received, when nothing was changed (saves re-encoding)
+        unchanged = encoding == "protobuf" and not rejected and not overrides
+        raw = body if unchanged else request.SerializeToString()
+        # The overrides are in the request now (records of earlier versions carry them beside it).
+        return _Decoded(kept, rejected, errors, marshal.dumps((signal, raw, {}, kept)))
 
     def admit(self, nbytes: int) -> Admission:
         """Count a request as in flight from before its body is read until it is spooled.
@@ -144,9 +151,26 @@ class Pipeline:
         self._decoder.shutdown(wait=False, cancel_futures=True)
 
 
+@dataclass
+class SpooledRecord:
+    signal: str  # "traces" or "logs"
+    body: bytes  # the OTLP export request, validated
+    overrides: dict[str, str]  # resource attributes still to set: records of earlier versions only
+    count: int | None  # spans or log records in it; None in records of earlier versions
+
+
+def load_record(payload: bytes) -> SpooledRecord:
+    fields = marshal.loads(payload)
+    return SpooledRecord(*fields) if len(fields) == 4 else SpooledRecord(*fields, None)
+
+
 def decode_record(payload: bytes) -> tuple[str, Rows]:
-    """A spooled record -> (table, rows); the exporter's half of the pipeline."""
-    kind, body, overrides = marshal.loads(payload)
+    """A spooled record -> (table, rows); the exporter's Python decoder."""
+    record = load_record(payload)
+    return decode_body(record.signal, record.body, record.overrides)
+
+
+def decode_body(kind: str, body: bytes, overrides: dict[str, str]) -> tuple[str, Rows]:
     if kind == "traces":
         request = ExportTraceServiceRequest()
         request.ParseFromString(body)
@@ -183,4 +207,15 @@ class Admission:
         self.pipeline.inflight_bytes -= self.nbytes
 
 
-__all__ = ["Admission", "IngestResult", "Pipeline", "Processor", "QueueFull", "SpoolFull", "decode_record"]
+__all__ = [
+    "Admission",
+    "IngestResult",
+    "Pipeline",
+    "Processor",
+    "QueueFull",
+    "SpoolFull",
+    "SpooledRecord",
+    "decode_body",
+    "decode_record",
+    "load_record",
+]

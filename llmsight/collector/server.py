@@ -25,6 +25,7 @@ import uvicorn
 
 from llmsight.collector.auth import TokenAuth
 from llmsight.collector.exporters.clickhouse import ClickHouseExporter
+from llmsight.collector.exporters.otlp_insert import SqlTraceInsert
 from llmsight.collector.pipeline import TABLES, Pipeline, Processor
 from llmsight.collector.processors.pricing import PriceOnIngest
 from llmsight.collector.processors.redaction import redaction_processor
@@ -87,8 +88,9 @@ class Collector:
         )
         redact = redaction_processor(s.redact, s.redact_attributes, self.telemetry)
         # Redaction first, then pricing each new model before its calls are stored (cost right on first read).
-        pricing = PriceOnIngest(self.open_client, self.store.database)
-        self.processors = ([redact] if redact else []) + [pricing] + self.processors
+        self.pricing = PriceOnIngest(self.open_client, self.store.database)
+        self.redacting = redact is not None
+        self.processors = ([redact] if redact else []) + [self.pricing] + self.processors
         self.spool: Spool | None = None
         self.pipeline: Pipeline | None = None
         self.exporter: ClickHouseExporter | None = None
@@ -175,6 +177,8 @@ class Collector:
         self.spool = Spool(s.spool_path, s.spool_max_bytes)
         days = {signal: self.retention_overrides.get(table, s.retention_days) for signal, table in TABLES.items()}
         self.pipeline = Pipeline(self.spool, self.telemetry, s.queue_max_bytes, s.max_request_elements, days)
+        # ClickHouse decodes trace requests itself unless a processor must see each row (redaction).
+        sql_decoder = None if self.redacting else SqlTraceInsert(self.store.embedded, self.spool.dir)
         self.exporter = ClickHouseExporter(
             self._writer_client,
             self.spool,
@@ -182,6 +186,9 @@ class Collector:
             s.batch_max_spans,
             s.batch_timeout_ms / 1000,
             self.processors,
+            sql_decoder,
+            lambda: self.pricing.known_models,
+            s.batch_max_bytes,
         )
         spool, pipeline = self.spool, self.pipeline
         self.telemetry.gauge("llmsight_spool_bytes", lambda: float(spool.size()))

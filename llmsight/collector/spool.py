@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections import deque
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class Spool:
         self.segment_bytes = segment_bytes
         self.fsync = fsync
         self.write_errors = 0  # groups refused because the disk failed them (ENOSPC, EIO): shown in /metrics
+        self.write_seconds = 0.0  # time in write + fsync: shown in /metrics
         self._failing = False  # in a write-error episode (logged once at its start and once at its end)
         self._cond = threading.Condition()
         self._pending: deque[tuple[bytes, asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
@@ -108,7 +110,9 @@ class Spool:
                 batch = list(self._pending)
                 self._pending.clear()
             data = b"".join(record for record, _, _ in batch)
+            started = time.perf_counter()
             error = self._write_group(data)
+            self.write_seconds += time.perf_counter() - started
             with self._cond:
                 if error is None:
                     self.written = (self._segment, self._offset)

@@ -26,6 +26,15 @@ HELP: dict[str, tuple[str, str]] = {
     "llmsight_redactions_total": ("counter", "Values replaced by the redaction processor"),
     "llmsight_inserts_total": ("counter", "ClickHouse insert statements"),
     "llmsight_insert_seconds_total": ("counter", "Time spent in ClickHouse inserts"),
+    "llmsight_sql_decoded_spans_total": ("counter", "Spans ClickHouse decoded from OTLP itself (the SQL decoder)"),
+    "llmsight_python_decoded_spans_total": ("counter", "Spans decoded by the collector's Python decoder"),
+    "llmsight_python_fallback_batches_total": (
+        "counter",
+        "Trace batches the SQL decoder sent to the Python decoder (deep values, repeated keys, new models)",
+    ),
+    "llmsight_receive_decode_seconds_total": ("counter", "Receivers' time parsing and validating requests"),
+    "llmsight_spool_write_seconds_total": ("counter", "Time writing and fsyncing the spool"),
+    "llmsight_python_decode_seconds_total": ("counter", "Exporter's time decoding records to rows in Python"),
     "llmsight_spool_bytes": ("gauge", "Acknowledged bytes on disk not yet in ClickHouse"),
     "llmsight_inflight_bytes": ("gauge", "Request bytes being decoded and spooled right now"),
 }

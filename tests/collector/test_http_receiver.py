@@ -218,9 +218,11 @@ def test_batch_that_clickhouse_rejects_is_set_aside_and_the_rest_goes_on(collect
     exporter = collector.exporter
     real_factory = exporter._client_factory
 
-    class Rejecting:
+    class Rejecting:  # the Python decoder inserts rows, the SQL decoder runs INSERT ... SELECT
         def insert(self, *args, **kwargs):
             raise RuntimeError("Code: 53. DB::Exception: Type mismatch in VALUES section. (TYPE_MISMATCH)")
+
+        command = insert
 
         def close(self) -> None:
             pass

@@ -24,12 +24,17 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from llmsight.collector.checkpoint import fsync_directory, write_all
+from llmsight.collector.exporters.batches import TRACES, Batch, merge, python_rows, split, take
+from llmsight.collector.exporters.failures import DEDUPLICATE_VIEWS, RejectedBatch, clickhouse_code, transient
+from llmsight.collector.exporters.otlp_insert import NeedsPricing, NeedsPython, SqlTraceInsert, Unsupported
 from llmsight.collector.otlp import Rows
-from llmsight.collector.pipeline import Processor, decode_record
+from llmsight.collector.pipeline import Processor, SpooledRecord
 from llmsight.collector.spool import Position, Record, Spool
 from llmsight.collector.telemetry import Telemetry
 
 log = logging.getLogger("llmsight.collector")
+
+__all__ = ["DEDUPLICATE_VIEWS", "ClickHouseExporter", "RejectedBatch", "merge"]  # merge: for the benchmarks
 
 T = TypeVar("T")
 
@@ -45,13 +50,22 @@ class ClickHouseExporter:
         max_batch: int = 20_000,
         min_interval_s: float = 0.2,
         processors: list[Processor] | None = None,
+        sql_decoder: SqlTraceInsert | None = None,
+        known_models: Callable[[], frozenset[tuple[str, str]]] = frozenset,
+        max_batch_bytes: int = 32 << 20,
     ) -> None:
+        """``sql_decoder``: let ClickHouse decode trace requests (None: the Python decoder does all);
+        ``known_models``: the (provider, model) pairs already priced (see processors/pricing.py)."""
         self._processors = processors or []
+        self._sql = sql_decoder
+        self._sql_failures = 0  # batches in a row ClickHouse rejected from the SQL decoder
+        self._known_models = known_models
         self._client_factory = client_factory
         self._spool = spool
         self._telemetry = telemetry
-        # Spool records are read by size; ~2 KB a span is typical for LLM spans with content.
-        self._max_batch_bytes = max_batch * 2048
+        # Spool records are read by size: the bytes cap bounds memory whatever the spans hold.
+        self._max_batch_bytes = max_batch_bytes
+        self._max_batch_spans = max_batch
         self._min_interval_s = min_interval_s
         self._stopping = threading.Event()
         self._abandon = threading.Event()
@@ -59,6 +73,7 @@ class ClickHouseExporter:
         self._client: Any = None
         self._last_insert = 0.0
         telemetry.gauge("llmsight_spool_write_errors_total", lambda: float(spool.write_errors))
+        telemetry.gauge("llmsight_spool_write_seconds_total", lambda: spool.write_seconds)
 
     def start(self) -> None:
         self._thread.start()
@@ -84,23 +99,24 @@ class ClickHouseExporter:
             records = self._retry("read the spool", spool.read, start, 1 << 62, end)
             if records is None:
                 return
-            self._insert_batch(self._decode(records), _span(start, end))
+            batch, _ = self._decode(records, whole=True)  # exactly the range of the interrupted insert
+            self._insert_batch(batch, _span(start, end))
             if self._abandon.is_set():
                 return
             self._retry("move the spool checkpoint", spool.commit, end)
-        batches: queue.Queue[tuple[Position, Position, dict[str, Rows]] | None] = queue.Queue(maxsize=1)
+        batches: queue.Queue[tuple[Position, Position, Batch] | None] = queue.Queue(maxsize=1)
         decoder = threading.Thread(target=self._decode_loop, args=(batches,), name="llmsight-decoder", daemon=True)
         decoder.start()
         while not self._abandon.is_set():
             item = batches.get()
             if item is None:
                 break
-            start, end, by_table = item
-            if by_table:
+            start, end, batch = item
+            if batch:
                 self._retry("record the batch in the spool checkpoint", spool.begin, start, end)
                 if self._abandon.is_set():
                     return
-                self._insert_batch(by_table, _span(start, end))
+                self._insert_batch(batch, _span(start, end))
                 if self._abandon.is_set():
                     return
             self._retry("move the spool checkpoint", spool.commit, end)
@@ -123,36 +139,50 @@ class ClickHouseExporter:
             records = self._retry("read the spool", spool.read, position, self._max_batch_bytes, limit)
             if records is None:
                 break
+            batch, used = self._decode(records)
             # No records before ``limit`` means a segment's end or a torn, never acknowledged tail: skip it.
-            end = records[-1].end if records else limit
-            batches.put((position, end, self._decode(records)))
+            end = records[used - 1].end if records else limit
+            batches.put((position, end, batch))
             position = end
         batches.put(None)
 
-    def _decode(self, records: list[Record]) -> dict[str, Rows]:
-        parts: dict[str, list[Rows]] = {}
-        for record in records:
-            try:
-                table, rows = decode_record(record.payload)
-            except Exception:  # validated on receipt, so this is a bug: keep the record aside, go on
-                log.exception("cannot decode spooled record at %s; kept in the dead-letter directory", record.start)
-                self._dead_letter(f"record-{record.start[0]}.{record.start[1]}", record.payload)
-                continue
-            parts.setdefault(table, []).append(rows)
-        by_table = {}
-        for table, rows_list in parts.items():
-            rows = merge(rows_list)
-            for process in self._processors:
-                process(table, rows)
-            by_table[table] = rows
-        return by_table
+    def _decode(self, records: list[Record], whole: bool = False) -> tuple[Batch, int]:
+        """A batch of at most ``max_batch`` spans or log records from the front of ``records`` (all of them if
+        ``whole``), and how many records it used."""
+        taken = take(records, self._max_batch_spans, whole)
+        for record in taken.unreadable:  # validated on receipt, so this is a bug: keep the record aside, go on
+            log.error("cannot read spooled record at %s; kept in the dead-letter directory", record.start)
+            self._dead_letter(f"record-{record.start[0]}.{record.start[1]}", record.payload)
+        batch, python = split(taken.records, sql=self._sql is not None)
+        batch.tables = self._python(python)
+        return batch, taken.used
 
-    def _insert_batch(self, by_table: dict[str, Rows], where: str) -> None:
-        for table, rows in by_table.items():
+    def _python(self, records: list[SpooledRecord]) -> dict[str, Rows]:
+        started = time.perf_counter()
+        try:
+            return python_rows(records, self._processors)
+        except Exception:  # a bug: keep the records aside rather than lose the batch or stop
+            log.exception("cannot decode %d spooled record(s); kept in the dead-letter directory", len(records))
+            self._dead_letter(f"records-{time.time_ns()}", marshal.dumps([r.body for r in records]))
+            return {}
+        finally:
+            self._telemetry.add("llmsight_python_decode_seconds_total", time.perf_counter() - started)
+
+    def _insert_batch(self, batch: Batch, where: str) -> None:
+        tables = dict(batch.tables)
+        if batch.trace_bodies:
+            outcome = self._insert_sql(batch, f"{self._spool.instance_id}:{where}:{TRACES}")
+            if outcome == "abandoned":
+                return
+            if outcome == "refused":  # nothing was written: the Python decoder takes the batch, same token
+                self._telemetry.add("llmsight_python_fallback_batches_total")
+                records = [SpooledRecord("traces", body, {}, None) for body in batch.trace_bodies]
+                tables.update(self._python(records))  # the batch has no other traces
+        for table, rows in tables.items():
             if not rows.count:
                 continue
             try:
-                self._insert(table, rows, f"{self._spool.instance_id}:{where}:{table}")
+                stored = self._insert(table, rows, f"{self._spool.instance_id}:{where}:{table}")
             except RejectedBatch as exc:
                 log.error(
                     "ClickHouse keeps rejecting a batch of %d rows for %s (%s); kept in the dead-letter "
@@ -163,8 +193,43 @@ class ClickHouseExporter:
                 )
                 self._dead_letter(f"batch-{where}-{table}", marshal.dumps((table, rows.columns, rows.data)))
                 continue
+            if not stored:
+                return
             self._telemetry.add(STORED_COUNTER.get(table, "llmsight_stored_spans_total"), rows.count)
+            if table == TRACES:
+                self._telemetry.add("llmsight_python_decoded_spans_total", rows.count)
         self._last_insert = time.monotonic()
+
+    def _insert_sql(self, batch: Batch, token: str) -> str:
+        """Insert trace requests through the SQL decoder: "stored", "abandoned", or "refused" (for Python).
+
+        Besides the batches it sends back by design (NeedsPython, NeedsPricing), a batch ClickHouse
+        keeps rejecting goes to the Python decoder too: a store the SQL decoder does not work with
+        (too old, or a server setting in the way) must not cost data. Three in a row turn it off.
+        """
+        sql = self._sql
+        assert sql is not None
+
+        def insert(client: Any) -> None:
+            sql.insert(client, batch.trace_bodies, token, self._known_models(), DEDUPLICATE_VIEWS)
+
+        try:
+            if not self._attempt(TRACES, insert):
+                return "abandoned"
+        except (NeedsPython, NeedsPricing):
+            return "refused"
+        except (Unsupported, RejectedBatch) as exc:
+            self._sql_failures += 1
+            if isinstance(exc, Unsupported) or self._sql_failures >= 3:
+                log.warning("ClickHouse cannot decode OTLP itself (%s); the Python decoder takes over", exc)
+                self._sql = None
+            else:
+                log.warning("ClickHouse refused the SQL decoder's insert (%s); the Python decoder takes it", exc)
+            return "refused"
+        self._sql_failures = 0
+        self._telemetry.add("llmsight_stored_spans_total", batch.spans)
+        self._telemetry.add("llmsight_sql_decoded_spans_total", batch.spans)
+        return "stored"
 
     def _dead_letter(self, name: str, payload: bytes) -> None:
         """Keep ``payload`` aside durably: the spool deletes its copy once the checkpoint moves past it."""
@@ -206,11 +271,26 @@ class ClickHouseExporter:
                 log.warning("could %s again after %d failed attempts", what, failures)
             return result
 
-    def _insert(self, table: str, rows: Rows, token: str) -> None:
-        """Insert, retrying connection and transient errors for as long as it takes.
+    def _insert(self, table: str, rows: Rows, token: str) -> bool:
+        def insert(client: Any) -> None:
+            client.insert(
+                table,
+                rows.data,
+                column_names=rows.columns,
+                column_oriented=True,
+                # A replayed batch that had landed is dropped by otel_traces; without the second
+                # setting its views would still get it, and llm_calls would count it twice.
+                settings={"insert_deduplication_token": token, **DEDUPLICATE_VIEWS},
+            )
+
+        return self._attempt(table, insert)
+
+    def _attempt(self, table: str, insert: Callable[[Any], None]) -> bool:
+        """``insert(client)``, retrying connection and transient errors for as long as it takes; False if abandoned.
 
         An error ClickHouse gives for the data itself (a bad value, say) would repeat forever and
         block everything behind it, so after five tries the batch is set aside (RejectedBatch).
+        The SQL decoder's refusals (NeedsPython, NeedsPricing, Unsupported) go straight to the caller.
         """
         delay = 0.2
         attempts = 0
@@ -219,69 +299,27 @@ class ClickHouseExporter:
             try:
                 if self._client is None:
                     self._client = self._client_factory()
-                self._client.insert(
-                    table,
-                    rows.data,
-                    column_names=rows.columns,
-                    column_oriented=True,
-                    # A replayed batch that had landed is dropped by otel_traces; without the second
-                    # setting its views would still get it, and llm_calls would count it twice.
-                    settings={"insert_deduplication_token": token, **DEDUPLICATE_VIEWS},
-                )
+                insert(self._client)
                 self._telemetry.add("llmsight_inserts_total")
                 self._telemetry.add("llmsight_insert_seconds_total", time.perf_counter() - started)
-                return
+                return True
+            except (NeedsPython, NeedsPricing, Unsupported):
+                raise
             except Exception as exc:
                 self._telemetry.add("llmsight_insert_errors_total")
                 self._client = None
                 attempts += 1
-                code = _clickhouse_code(exc)
-                if code is not None and not _transient(code, exc) and attempts >= 5:
+                code = clickhouse_code(exc)
+                if code is not None and not transient(code, exc) and attempts >= 5:
                     raise RejectedBatch(str(exc).splitlines()[0][:300]) from exc
                 log.warning(
                     "insert into %s failed, retrying in %.1fs: %s", table, delay, str(exc).splitlines()[0][:200]
                 )
                 if self._abandon.wait(delay):
-                    return
+                    return False
                 delay = min(delay * 2, 5.0)
-
-
-DEDUPLICATE_VIEWS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
-
-
-class RejectedBatch(Exception):
-    """ClickHouse rejects this batch's data itself; retrying will not help."""
-
-
-# ClickHouse error codes that mean "try again later", not "this data is wrong"; 243 is NOT_ENOUGH_SPACE.
-TRANSIENT_CODES = {3, 159, 160, 164, 202, 203, 209, 210, 236, 241, 242, 243, 252, 285, 319, 425, 439, 999, 1000}
-
-
-def _transient(code: int, exc: Exception) -> bool:
-    """A full disk on ClickHouse's side is an outage, whatever code it comes with (a write error, say)."""
-    return code in TRANSIENT_CODES or "No space left on device" in str(exc) or "NOT_ENOUGH_SPACE" in str(exc)
-
-
-def _clickhouse_code(exc: Exception) -> int | None:
-    text = str(exc)
-    if "Code: " not in text:
-        return None
-    digits = text.split("Code: ", 1)[1].split(".", 1)[0]
-    return int(digits) if digits.isdigit() else None
 
 
 def _span(start: Position, end: Position) -> str:
     """A batch's place in the spool: the same after a crash, so its token is too."""
     return f"{start[0]}.{start[1]}-{end[0]}.{end[1]}"
-
-
-def merge(parts: list[Rows]) -> Rows:
-    """Concatenate rows of one table column by column."""
-    if len(parts) == 1:
-        return parts[0]
-    columns = parts[0].columns
-    data: list[list[Any]] = [[] for _ in columns]
-    for part in parts:
-        for target, source in zip(data, part.data, strict=True):
-            target.extend(source)
-    return Rows(columns, data)

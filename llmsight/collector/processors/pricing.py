@@ -26,9 +26,11 @@ log = logging.getLogger("llmsight.collector")
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 RESPONSE_MODEL_KEYS = ("gen_ai.response.model", "llm.response.model_name", "llm.model_name", "embedding.model_name")
 REQUEST_MODEL_KEYS = ("gen_ai.request.model", "llm.request.model_name")
+MODEL_KEYS = RESPONSE_MODEL_KEYS + REQUEST_MODEL_KEYS
 OPENINFERENCE_KINDS = ("LLM", "EMBEDDING")
 RETRY_AFTER_S = 15.0  # after a failure (store down), leave it to the periodic job for a while
 MAX_REMEMBERED = 100_000
+MAX_KNOWN_MODELS = 5_000
 
 
 def _first(attributes: Mapping[str, str], keys: Iterable[str]) -> str:
@@ -62,6 +64,15 @@ def call_pair(attributes: Mapping[str, str]) -> tuple[str, str] | None:
     return _first(attributes, PROVIDER_KEYS), model
 
 
+def seen_pair(attributes: Mapping[str, str]) -> tuple[str, str]:
+    """(provider, model) by the SQL decoder's simpler rule (exporters/otlp_sql.py): any span naming a model.
+
+    Remembered for every span of a batch this processor saw, priced or not, so the SQL decoder
+    sends a batch back here only for a pair it has not seen (not for every span it cannot price).
+    """
+    return _first(attributes, PROVIDER_KEYS), _first(attributes, MODEL_KEYS)
+
+
 class PriceOnIngest:
     """A pipeline processor: ``processor(table, rows)`` prices the batch's new models before insert."""
 
@@ -70,15 +81,23 @@ class PriceOnIngest:
         self._database = database
         self._client: Any = None
         self._known: set[tuple[str, str]] = set()
+        # (provider, model) pairs in batches already priced (see seen_pair): the SQL decoder refuses
+        # a batch naming any other one (NeedsPricing), so that batch comes here first.
+        self.known_models: frozenset[tuple[str, str]] = frozenset()
         self._lock = threading.Lock()
         self._paused_until = 0.0
 
     def __call__(self, table: str, rows: Rows) -> None:
         if table != "otel_traces" or not rows.count:
             return
-        pairs = {pair for a in rows.data[rows.columns.index("SpanAttributes")] if (pair := call_pair(a)) is not None}
+        attributes = rows.data[rows.columns.index("SpanAttributes")]
+        pairs = {pair for a in attributes if (pair := call_pair(a)) is not None}
+        models = {pair for a in attributes if (pair := seen_pair(a))[1]}
         new = pairs - self._known
-        if not new or time.monotonic() < self._paused_until:
+        if not new:
+            self._remember(models)
+            return
+        if time.monotonic() < self._paused_until:
             return
         with self._lock:
             try:
@@ -95,6 +114,14 @@ class PriceOnIngest:
             if len(self._known) > MAX_REMEMBERED:
                 self._known.clear()
             self._known |= new
+            self._remember(models)
+
+    def _remember(self, models: set[tuple[str, str]]) -> None:
+        """Rebinds rather than mutates: the exporter thread reads the set while the decoder thread adds to it."""
+        if models <= self.known_models:
+            return
+        known = self.known_models if len(self.known_models) + len(models) <= MAX_KNOWN_MODELS else frozenset()
+        self.known_models = known | models  # each insert sends the set along: it is kept short
 
     def _close(self) -> None:
         if self._client is not None:
