@@ -136,11 +136,10 @@ def settings(embedded: bool) -> dict[str, object]:
 
 
 def _first(keys: tuple[str, ...]) -> str:
-    """The first non-empty string value of ``keys`` in order, from the span's attributes that name a model.
+    """The first non-empty string value of ``keys``, in that order, among the span's attributes.
 
-    One arrayMap over the keys: a lambda per key would filter the attributes again for each (3x the cost)."""
-    values = f"arrayMap(k -> arrayFirst(a -> a.key = k, named).value.string_value, {list(keys)!r})"
-    return f"arrayFirst(v -> v != '', {values})"
+    indexOf over the span's keys (``keys`` below) costs half what a lambda per key over the attributes does."""
+    return f"arrayFirst(v -> v != '', arrayMap(k -> s.attributes[indexOf(keys, k)].value.string_value, {list(keys)!r}))"
 
 
 def insert_select(source: str) -> str:
@@ -149,11 +148,11 @@ def insert_select(source: str) -> str:
     A span naming a (provider, model) not in the ``known_models`` parameter (see processors/pricing.py,
     ``seen_pair``) makes ClickHouse refuse the batch with NEEDS_PRICING.
     """
-    model = _first(MODEL_KEYS)
-    provider = _first(PROVIDER_KEYS)
     known = "{known_models:Array(Tuple(String, String))}"
-    named = f"arrayFilter(a -> a.key IN {MODEL_KEYS + PROVIDER_KEYS!r} AND a.value.value = {STRING}, s.attributes)"
-    model_check = f"notEmpty({named} AS named) AND ({model} AS model) != '' AND NOT has({known}, ({provider}, model))"
+    model_check = (
+        f"notEmpty(arrayMap(a -> a.key, s.attributes) AS keys) AND ({_first(MODEL_KEYS)} AS model) != '' "
+        f"AND NOT has({known}, ({_first(PROVIDER_KEYS)}, model))"
+    )
     status = ["'Unset'", "'Ok'", "'Error'"]
     kinds = ["'Unspecified'", "'Internal'", "'Server'", "'Client'", "'Producer'", "'Consumer'"]
     return f"""INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind,
