@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     batch_max_bytes: int = Field(
         32 * 1024 * 1024, description="Most bytes of OTLP requests in one ClickHouse insert (bounds memory)"
     )
+    sql_decoder_min_spans: int = Field(
+        4000,
+        description="Trace batches this large or larger are decoded by ClickHouse itself, smaller ones in Python "
+        "(ClickHouse's decoding costs more per insert, less per span); 0 turns it off",
+    )
     batch_timeout_ms: int = Field(200, description="Least time between two inserts while less than a batch waits")
     queue_max_bytes: int = Field(
         256 * 1024 * 1024, description="Memory requests being received and decoded may hold at once before 429"

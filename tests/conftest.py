@@ -78,6 +78,8 @@ def collector_factory(store_url: str, tmp_path_factory: pytest.TempPathFactory):
             "grpc_port": free_port(),
             "query_port": free_port(),
             "batch_timeout_ms": 20,
+            # tests send small batches: let ClickHouse decode them all, as it does large ones in production
+            "sql_decoder_min_spans": 1,
             # each collector its own spool: the chDB directory is shared by the whole session
             "spool_dir": str(tmp_path_factory.mktemp("spool")),
         }

@@ -178,7 +178,11 @@ class Collector:
         days = {signal: self.retention_overrides.get(table, s.retention_days) for signal, table in TABLES.items()}
         self.pipeline = Pipeline(self.spool, self.telemetry, s.queue_max_bytes, s.max_request_elements, days)
         # ClickHouse decodes trace requests itself unless a processor must see each row (redaction).
-        sql_decoder = None if self.redacting else SqlTraceInsert(self.store.embedded, self.spool.dir)
+        sql_decoder = (
+            SqlTraceInsert(self.store.embedded, self.spool.dir)
+            if s.sql_decoder_min_spans > 0 and not self.redacting
+            else None
+        )
         self.exporter = ClickHouseExporter(
             self._writer_client,
             self.spool,
@@ -189,6 +193,7 @@ class Collector:
             sql_decoder,
             lambda: self.pricing.known_models,
             s.batch_max_bytes,
+            s.sql_decoder_min_spans,
         )
         spool, pipeline = self.spool, self.pipeline
         self.telemetry.gauge("llmsight_spool_bytes", lambda: float(spool.size()))

@@ -27,7 +27,8 @@ QUERY_TOKENS: dict[int, str] = {}  # query port -> the token its serve wrote to 
 
 def start_serve(data: Path, ports: dict[str, int], env: dict[str, str] | None = None) -> subprocess.Popen:
     """serve on fixed ``ports``, so a restart answers where the senders already send."""
-    serve = serve_process.start_serve(data, env, ports=ports)
+    # ClickHouse decodes even these small batches, so a crash mid-insert is replayed through the SQL decoder
+    serve = serve_process.start_serve(data, {"LLMSIGHT_SQL_DECODER_MIN_SPANS": "1", **(env or {})}, ports=ports)
     QUERY_TOKENS[ports["query"]] = serve.token
     return serve.proc
 

@@ -56,13 +56,13 @@ def scalar(rng: random.Random) -> AnyValue:
 
 
 def value(rng: random.Random, depth: int = 0) -> AnyValue:
-    """Any value, arrays and lists up to two levels deep (what the SQL decoder reads)."""
+    """Any value; arrays and lists of scalars (what the SQL decoder reads)."""
     roll = rng.random()
-    if depth < 2 and roll < 0.15:
+    if depth < 1 and roll < 0.15:
         result = AnyValue()
         result.array_value.values.extend(value(rng, depth + 1) for _ in range(rng.randrange(4)))
         return result
-    if depth < 2 and roll < 0.25:
+    if depth < 1 and roll < 0.25:
         result = AnyValue()
         for i in range(rng.randrange(4)):
             result.kvlist_value.values.append(KeyValue(key=f"k{i}{rng.choice(TEXTS)}", value=value(rng, depth + 1)))
@@ -207,15 +207,16 @@ def test_doubles_are_written_as_clickhouse_writes_them(store_client):
 
 
 def deep_request() -> bytes:
-    """A value three containers deep: more than the SQL decoder's schema reads."""
+    """A list holding an array: more than the SQL decoder's schema reads."""
     request = ExportTraceServiceRequest.FromString(corpus(9, requests=1)[0])
     inner = AnyValue()
-    inner.array_value.values.append(AnyValue(string_value="deepest"))
-    middle = AnyValue()
-    middle.array_value.values.append(inner)
+    inner.array_value.values.append(AnyValue(string_value="deeper"))
     top = AnyValue()
-    top.kvlist_value.values.append(KeyValue(key="nested", value=middle))
-    request.resource_spans[0].scope_spans[0].spans[0].attributes.append(KeyValue(key="deep", value=top))
+    top.kvlist_value.values.append(KeyValue(key="nested", value=inner))
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    span.events.add(name="e", time_unix_nano=span.start_time_unix_nano).attributes.append(
+        KeyValue(key="deep", value=top)
+    )
     return request.SerializeToString()
 
 
@@ -302,3 +303,56 @@ def test_records_spooled_by_an_earlier_version_are_stored_with_their_tenant(coll
     ).result_rows
     assert tenants == [("acme", spans)]
     assert collector.telemetry.get("llmsight_python_decoded_spans_total") == spans
+
+
+def test_small_batches_and_old_records_go_to_the_python_decoder():
+    from llmsight.collector.exporters.batches import split
+
+    records = [SpooledRecord("traces", b"a", {}, 3000), SpooledRecord("traces", b"b", {}, 1500)]
+    batch, python = split(records, sql=True, sql_min_spans=4000)
+    assert batch.trace_bodies == [b"a", b"b"] and batch.spans == 4500 and python == []
+    batch, python = split(records, sql=True, sql_min_spans=5000)
+    assert not batch and python == records
+    old = [*records, SpooledRecord("traces", b"c", {"tenant": "t"}, None)]
+    batch, python = split(old, sql=True, sql_min_spans=1)
+    assert not batch and python == old
+    logs = [SpooledRecord("logs", b"l", {}, 5), *records]
+    batch, python = split(logs, sql=True, sql_min_spans=1)
+    assert batch.trace_bodies == [b"a", b"b"] and python == logs[:1]
+
+
+def test_a_new_model_is_priced_before_its_calls_are_stored_then_clickhouse_decodes(collector, store_client):
+    import httpx2 as httpx
+
+    def send(bodies: list[bytes]) -> None:
+        for body in bodies:
+            headers = {"Content-Type": "application/x-protobuf"}
+            response = httpx.post(f"{collector.endpoints.http}/v1/traces", content=body, headers=headers)
+            assert response.status_code == 200
+        collector.wait_until_stored(timeout=60)
+
+    first = corpus(15, requests=3)
+    send(first)
+    telemetry = collector.telemetry
+    fallbacks = telemetry.get("llmsight_python_fallback_batches_total")
+    assert fallbacks >= 1  # its models were new: the Python path priced them before storing
+    assert int(store_client.command("SELECT count() FROM llm_calls WHERE Model = 'gpt-4o-mini' AND Cost = 0")) == 0
+
+    again = []  # the same calls with new ids: no new model, so ClickHouse decodes them
+    for body in first:
+        request = ExportTraceServiceRequest.FromString(body)
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    span.span_id = bytes(reversed(span.span_id))
+        again.append(request.SerializeToString())
+    sql_before = telemetry.get("llmsight_sql_decoded_spans_total")
+    send(again)
+    assert telemetry.get("llmsight_python_fallback_batches_total") == fallbacks
+    spans = sum(
+        len(s.spans)
+        for b in again
+        for rs in ExportTraceServiceRequest.FromString(b).resource_spans
+        for s in rs.scope_spans
+    )
+    assert telemetry.get("llmsight_sql_decoded_spans_total") - sql_before == spans

@@ -57,15 +57,17 @@ def take(records: list[Record], max_count: int, whole: bool = False) -> Taken:
     return taken
 
 
-def split(records: list[SpooledRecord], sql: bool) -> tuple[Batch, list[SpooledRecord]]:
+def split(records: list[SpooledRecord], sql: bool, sql_min_spans: int = 1) -> tuple[Batch, list[SpooledRecord]]:
     """A batch with the trace requests for the SQL decoder (if ``sql``), and the records left to Python.
 
     Records of earlier versions (no count, overrides beside the request) take all of the batch's
-    traces to the Python decoder."""
+    traces to the Python decoder, and so does a batch of fewer than ``sql_min_spans`` spans: the SQL
+    decoder's insert costs more per statement (~0.2 s of CPU against ~0.08 s) and less per span."""
     traces = [r for r in records if r.signal == "traces"]
     others = [r for r in records if r.signal != "traces"]
     batch = Batch()
-    if traces and sql and all(r.count is not None and not r.overrides for r in traces):
+    legacy = any(r.count is None or r.overrides for r in traces)
+    if traces and sql and not legacy and sum(r.count or 0 for r in traces) >= sql_min_spans:
         batch.trace_bodies = [r.body for r in traces]
         batch.spans = sum(r.count or 0 for r in traces)
     else:

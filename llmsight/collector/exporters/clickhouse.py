@@ -53,12 +53,14 @@ class ClickHouseExporter:
         sql_decoder: SqlTraceInsert | None = None,
         known_models: Callable[[], frozenset[tuple[str, str]]] = frozenset,
         max_batch_bytes: int = 32 << 20,
+        sql_min_spans: int = 1,
     ) -> None:
         """``sql_decoder``: let ClickHouse decode trace requests (None: the Python decoder does all);
         ``known_models``: the (provider, model) pairs already priced (see processors/pricing.py)."""
         self._processors = processors or []
         self._sql = sql_decoder
         self._sql_failures = 0  # batches in a row ClickHouse rejected from the SQL decoder
+        self._sql_min_spans = sql_min_spans
         self._known_models = known_models
         self._client_factory = client_factory
         self._spool = spool
@@ -153,7 +155,7 @@ class ClickHouseExporter:
         for record in taken.unreadable:  # validated on receipt, so this is a bug: keep the record aside, go on
             log.error("cannot read spooled record at %s; kept in the dead-letter directory", record.start)
             self._dead_letter(f"record-{record.start[0]}.{record.start[1]}", record.payload)
-        batch, python = split(taken.records, sql=self._sql is not None)
+        batch, python = split(taken.records, self._sql is not None, self._sql_min_spans)
         batch.tables = self._python(python)
         return batch, taken.used
 
