@@ -35,7 +35,8 @@ def stream_usage_from_env() -> bool | None:
 
 
 def fast_spans_from_env() -> bool:
-    """``LLMSIGHT_FAST_SPANS=false`` forces the SDK's own span objects (for debugging a pipeline)."""
+    """``LLMSIGHT_FAST_SPANS=false`` forces the SDK's own span objects, built while the call runs
+    (for debugging a pipeline, and to compare the paths)."""
     return os.environ.get("LLMSIGHT_FAST_SPANS", "").strip().lower() not in ("0", "false", "no", "off")
 
 
@@ -51,6 +52,8 @@ class Settings:
     stream_usage: bool | None = None
     # Lighter spans for the plain SDK pipeline (fast_spans.py); None = always tracer.start_span.
     fast_spans: Any = None
+    # Spans built on the export thread, for the pipeline llmsight built (deferred_spans.py); None = never.
+    deferred_spans: Any = None
 
 
 # Replaced as a whole by instrument(); wrappers read it once per call.

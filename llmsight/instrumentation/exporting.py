@@ -12,6 +12,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
 
+try:  # relies on SDK internals, as fast spans do; without them no deferred span is ever made
+    from llmsight.instrumentation.deferred_spans import materialize
+except ImportError:  # pragma: no cover - depends on the installed SDK
+
+    def materialize(spans: Sequence[ReadableSpan]) -> tuple[list[ReadableSpan], int]:
+        return list(spans), 0
+
 logger = logging.getLogger("llmsight.instrumentation")
 
 DEFAULT_HTTP_ENDPOINT = "http://127.0.0.1:4318"
@@ -26,7 +33,8 @@ class DropCountingExporter(SpanExporter):
     """Counts spans lost to a down or slow collector and says so in a rate-limited warning.
 
     The app never sees export failures (export runs on the batch processor's thread); this is the
-    one place where they become visible to whoever reads the logs.
+    one place where they become visible to whoever reads the logs. It is also where llmsight's
+    deferred spans (``deferred_spans``) are built, just before encoding, off the app's threads.
     """
 
     def __init__(self, inner: SpanExporter, warn_every_s: float = 60.0) -> None:
@@ -37,15 +45,18 @@ class DropCountingExporter(SpanExporter):
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        ready, unbuilt = materialize(spans)
+        if unbuilt:
+            self._count(unbuilt, "spans llmsight could not build (see the internal error logged)")
         try:
-            result = self.inner.export(spans)
+            result = self.inner.export(ready) if ready else SpanExportResult.SUCCESS
         except Exception:
             result = SpanExportResult.FAILURE
         if result is not SpanExportResult.SUCCESS:
-            self._count(len(spans))
+            self._count(len(ready))
         return result
 
-    def _count(self, n: int) -> None:
+    def _count(self, n: int, reason: str = "collector unreachable") -> None:
         with self._lock:
             self.dropped += n
             now = time.monotonic()
@@ -53,7 +64,7 @@ class DropCountingExporter(SpanExporter):
                 return
             self._last_warning = now
             total = self.dropped
-        logger.warning("llmsight: collector unreachable, %d span(s) dropped so far", total)
+        logger.warning("llmsight: %s, %d span(s) dropped so far", reason, total)
 
     def shutdown(self) -> None:
         self.inner.shutdown()

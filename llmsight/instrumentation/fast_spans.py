@@ -66,8 +66,8 @@ class FastSpan(trace_api.Span):
         self._kind = kind
         self._start = start_time
         self._end: int | None = None
-        self._events: list[Event] = []
-        self._links: list[Link] = []
+        self._events: list[Event] | tuple[()] = ()  # a list once there is one: most spans have none
+        self._links: list[Link] | tuple[()] = ()
         self._status = _UNSET
 
     def get_span_context(self) -> SpanContext:
@@ -89,11 +89,18 @@ class FastSpan(trace_api.Span):
 
     def add_event(self, name: str, attributes: Attributes = None, timestamp: int | None = None) -> None:
         if self._end is None:
-            self._events.append(Event(name, dict(attributes) if attributes else None, timestamp or time.time_ns()))
+            event = Event(name, dict(attributes) if attributes else None, timestamp or time.time_ns())
+            if self._events:
+                self._events.append(event)  # type: ignore[union-attr]
+            else:
+                self._events = [event]
 
     def add_link(self, context: SpanContext, attributes: Attributes = None) -> None:
         if self._end is None and context.is_valid:
-            self._links.append(Link(context, attributes))
+            if self._links:
+                self._links.append(Link(context, attributes))  # type: ignore[union-attr]
+            else:
+                self._links = [Link(context, attributes)]
 
     def update_name(self, name: str) -> None:
         if self._end is None:
@@ -127,23 +134,25 @@ class FastSpan(trace_api.Span):
         if self._end is not None:
             return
         self._end = end_time or time.time_ns()
+        self._factory.processor.on_end(self._readable(self.attributes))
+
+    def _readable(self, attributes: dict[str, Any]) -> ReadableSpan:
+        """The span as the SDK hands it to processors (also built later, by deferred spans)."""
         factory = self._factory
-        factory.processor.on_end(
-            ReadableSpan(
-                name=self._name,
-                context=self._context,
-                parent=self._parent,
-                resource=factory.resource,
-                attributes=self.attributes,
-                events=tuple(self._events),
-                links=tuple(self._links),
-                kind=self._kind,
-                status=self._status,
-                start_time=self._start,
-                end_time=self._end,
-                instrumentation_info=factory.instrumentation_info,
-                instrumentation_scope=factory.scope,
-            )
+        return ReadableSpan(
+            name=self._name,
+            context=self._context,
+            parent=self._parent,
+            resource=factory.resource,
+            attributes=attributes,
+            events=tuple(self._events),
+            links=tuple(self._links),
+            kind=self._kind,
+            status=self._status,
+            start_time=self._start,
+            end_time=self._end,
+            instrumentation_info=factory.instrumentation_info,
+            instrumentation_scope=factory.scope,
         )
 
 

@@ -13,21 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import openai
 import wrapt
 from openai._constants import RAW_RESPONSE_HEADER
 from openai._models import BaseModel
-from openai._types import NotGiven, Omit
-from opentelemetry import context as otel_context
-from opentelemetry import trace as otel_trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import NonRecordingSpan, SpanKind
 
 from llmsight.instrumentation import attributes as A
 from llmsight.instrumentation import config
-from llmsight.instrumentation import messages as M
+from llmsight.instrumentation import openai_attributes as OA
 from llmsight.instrumentation.context import current_attributes
+from llmsight.instrumentation.fast_context import attach_span, detach
 from llmsight.instrumentation.safety import report_internal_error
-from llmsight.instrumentation.spans import Invocation, chat_usage, responses_usage
+from llmsight.instrumentation.spans import Invocation, Respond
 from llmsight.instrumentation.streams import (
     USAGE_UNASKED,
     AsyncTracedStream,
@@ -36,207 +33,8 @@ from llmsight.instrumentation.streams import (
     TracedStream,
 )
 
-_SENTINELS = (Omit, NotGiven)
 _CLIENT = SpanKind.CLIENT
-_set_span_in_context = otel_trace.set_span_in_context
-_attach = otel_context.attach
-_detach = otel_context.detach
 _time_ns = time.time_ns
-
-_AZURE_TYPES: tuple[type, ...] = tuple(
-    t for t in (getattr(openai, "AzureOpenAI", None), getattr(openai, "AsyncAzureOpenAI", None)) if t
-)
-
-
-def _given(value: Any) -> bool:
-    return value is not None and not isinstance(value, _SENTINELS)
-
-
-# --- per-client facts, computed once per (client, base_url) -------------------------------------
-
-_CLIENT_INFO: dict[int, tuple[Any, str, str, int, bool]] = {}
-
-
-def _client_info(client: Any) -> tuple[Any, str, str, int, bool]:
-    """(base_url, provider, host, port, official_endpoint) for a client; cached, base_url may change."""
-    base_url = client._base_url
-    info = _CLIENT_INFO.get(id(client))
-    if info is not None and info[0] is base_url:
-        return info
-    host = base_url.host or ""
-    port = base_url.port or (443 if base_url.scheme == "https" else 80)
-    azure = isinstance(client, _AZURE_TYPES) or host.endswith((".openai.azure.com", ".azure.com"))
-    provider = A.PROVIDER_AZURE if azure else A.PROVIDER_OPENAI
-    official = azure or host == "api.openai.com"
-    info = (base_url, provider, host, port, official)
-    if len(_CLIENT_INFO) > 256:  # many short-lived clients: forget, recompute is cheap
-        _CLIENT_INFO.clear()
-    _CLIENT_INFO[id(client)] = info
-    return info
-
-
-# --- request side ----------------------------------------------------------------------------------
-
-
-_PLAIN = (int, float, str, bool)
-
-
-_PARAM_NAMES: dict[str, str] = dict(A.REQUEST_PARAMS)
-
-
-def _request_params(kwargs: dict[str, Any], attrs: dict[str, Any]) -> None:
-    # Walks the few kwargs the app passed rather than probing every known parameter. The values
-    # join the unvalidated late attributes: only plain values pass, as themselves.
-    names = _PARAM_NAMES
-    for key, value in kwargs.items():
-        name = names.get(key)
-        if name is not None:
-            if type(value) in _PLAIN:
-                attrs[name] = value
-        elif key == "stop" and value is not None and not isinstance(value, _SENTINELS):
-            attrs["gen_ai.request.stop_sequences"] = (value,) if type(value) is str else tuple(map(str, value))
-
-
-def _chat_request(
-    inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any], attrs: dict[str, Any]
-) -> None:
-    response_format = kwargs.get("response_format")
-    if response_format is not None and not isinstance(response_format, _SENTINELS):
-        kind = response_format.get("type") if isinstance(response_format, dict) else "json_schema"
-        attrs[A.OUTPUT_TYPE] = "text" if kind == "text" else "json"
-    if inv_capture:
-        messages = kwargs.get("messages")
-        if messages is not None:
-            attrs[A.INPUT_MESSAGES] = M.chat_input_json(messages, redact, max_length)
-
-
-def _responses_request(
-    inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any], attrs: dict[str, Any]
-) -> None:
-    reasoning = kwargs.get("reasoning")
-    if isinstance(reasoning, dict) and reasoning.get("effort"):
-        attrs["openai.request.reasoning_effort"] = str(reasoning["effort"])
-    conversation = kwargs.get("conversation")
-    if _given(conversation):
-        attrs[A.CONVERSATION_ID] = str(conversation if isinstance(conversation, str) else conversation.get("id"))
-    if inv_capture:
-        input_value = kwargs.get("input")
-        if _given(input_value):
-            attrs[A.INPUT_MESSAGES] = M.to_json(M.responses_input_messages(input_value, redact), max_length)
-        instructions = kwargs.get("instructions")
-        if _given(instructions):
-            parts = M.system_instructions(instructions, redact)
-            if parts:
-                attrs[A.SYSTEM_INSTRUCTIONS] = M.to_json(parts, max_length)
-
-
-def _completion_request(
-    inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any], attrs: dict[str, Any]
-) -> None:
-    if inv_capture:
-        prompt = kwargs.get("prompt")
-        if _given(prompt):
-            attrs[A.INPUT_MESSAGES] = M.to_json(M.completion_input_messages(prompt, redact), max_length)
-
-
-def _embeddings_request(
-    inv_capture: bool, redact: Any, max_length: int, kwargs: dict[str, Any], attrs: dict[str, Any]
-) -> None:
-    encoding = kwargs.get("encoding_format")
-    if _given(encoding):
-        attrs[A.ENCODING_FORMATS] = (str(encoding),)
-    dimensions = kwargs.get("dimensions")
-    if type(dimensions) is int:
-        attrs[A.EMBEDDING_DIMENSIONS] = dimensions
-    if inv_capture:
-        input_value = kwargs.get("input")
-        if _given(input_value):
-            attrs[A.INPUT_MESSAGES] = M.to_json(M.embeddings_input_messages(input_value, redact), max_length)
-
-
-# --- response side ---------------------------------------------------------------------------------
-
-
-def _id_and_model(response: Any, out: dict[str, Any]) -> None:
-    # Values go to the span unvalidated (spans.set_attributes): only real strings pass.
-    response_id = getattr(response, "id", None)
-    if type(response_id) is str:
-        out[A.RESPONSE_ID] = response_id
-    model = getattr(response, "model", None)
-    if type(model) is str:
-        out[A.RESPONSE_MODEL] = model
-    tier = getattr(response, "service_tier", None)
-    if type(tier) is str:
-        out[A.OPENAI_SERVICE_TIER] = tier
-
-
-def _models(value: Any) -> list[Any]:
-    """The model objects in a list field of a response, or none.
-
-    The client builds response objects without validating them (``construct``), so a 200 whose body
-    lacks a field has it as ``None`` (``{"model": "gpt-4"}`` gives ``choices=None``) and a field of
-    the wrong JSON type keeps the raw value (a str, a dict). Such a reply is still the app's valid
-    result: llmsight records what the body has instead of failing on what it lacks.
-    """
-    if type(value) is not list:
-        return []
-    return [item for item in value if isinstance(item, BaseModel)]
-
-
-def _finish_reasons(choices: list[Any]) -> tuple[str, ...]:
-    return tuple(r if type(r) is str else "" for r in (getattr(c, "finish_reason", None) for c in choices))
-
-
-def _usage(response: Any) -> Any:
-    usage = getattr(response, "usage", None)
-    return usage if isinstance(usage, BaseModel) else None
-
-
-def chat_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
-    _id_and_model(response, out)
-    chat_usage(_usage(response), out)
-    raw_choices = getattr(response, "choices", None)
-    if type(raw_choices) is not list:  # no choices in the body: no finish reasons or output to report
-        return
-    choices = _models(raw_choices)
-    out[A.FINISH_REASONS] = _finish_reasons(choices)
-    if inv.capture:
-        out[A.OUTPUT_MESSAGES] = M.chat_output_json(choices, inv.redact, inv.max_length)
-
-
-def responses_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
-    _id_and_model(response, out)
-    responses_usage(_usage(response), out)
-    if inv.capture:
-        output, reason = M.responses_output_messages(response, inv.redact)
-        out[A.OUTPUT_MESSAGES] = M.to_json(output, inv.max_length)
-    else:
-        kinds = (getattr(item, "type", None) for item in M.output_items(response))
-        has_tool = any(kind in ("function_call", "custom_tool_call") for kind in kinds)
-        reason = M.responses_finish_reason(response, has_tool)
-    out[A.FINISH_REASONS] = (str(reason),)
-
-
-def completion_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
-    _id_and_model(response, out)
-    chat_usage(_usage(response), out)
-    raw_choices = getattr(response, "choices", None)
-    if type(raw_choices) is not list:
-        return
-    choices = _models(raw_choices)
-    out[A.FINISH_REASONS] = _finish_reasons(choices)
-    if inv.capture:
-        out[A.OUTPUT_MESSAGES] = M.to_json(M.completion_output_messages(choices, inv.redact), inv.max_length)
-
-
-def embeddings_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
-    _id_and_model(response, out)
-    chat_usage(_usage(response), out)
-    data = _models(getattr(response, "data", None))
-    if data and A.EMBEDDING_DIMENSIONS not in out:
-        embedding = getattr(data[0], "embedding", None)
-        if isinstance(embedding, list):
-            out[A.EMBEDDING_DIMENSIONS] = len(embedding)
 
 
 # --- one spec per wrapped operation ----------------------------------------------------------------
@@ -249,28 +47,39 @@ class Operation:
     response: Callable[[Invocation, Any, dict[str, Any]], None]
     accumulator: Callable[[Invocation], Any] | None  # None: this operation cannot stream
     usage_option: bool  # the API takes stream_options.include_usage
+    # Deferred path: what to take from the response now, and how to write it on the export thread,
+    # instead of keeping the response alive until then (embeddings: the vectors are most of the
+    # memory and the attributes cost nothing to read). None: the response is read on export.
+    keep: tuple[Callable[[Any], Any], Respond] | None = None
 
 
-CHAT = Operation("chat", _chat_request, chat_response_attributes, ChatAccumulator, True)
-RESPONSES = Operation("chat", _responses_request, responses_response_attributes, ResponsesAccumulator, False)
+CHAT = Operation("chat", OA.chat_request, OA.chat_response_attributes, ChatAccumulator, True)
+RESPONSES = Operation("chat", OA.responses_request, OA.responses_response_attributes, ResponsesAccumulator, False)
 COMPLETIONS = Operation(
     "text_completion",
-    _completion_request,
-    completion_response_attributes,
+    OA.completion_request,
+    OA.completion_response_attributes,
     lambda inv: ChatAccumulator(inv, legacy=True),
     True,
 )
-EMBEDDINGS = Operation("embeddings", _embeddings_request, embeddings_response_attributes, None, False)
+EMBEDDINGS = Operation(
+    "embeddings",
+    OA.embeddings_request,
+    OA.embeddings_response_attributes,
+    None,
+    False,
+    (OA.embeddings_response_facts, OA.embeddings_attributes_from_facts),
+)
 
 
 def _begin(
     op: Operation, settings: config.Settings, instance: Any, kwargs: dict[str, Any]
 ) -> tuple[Invocation, dict[str, Any], bool, str | None]:
     """Start the span. Returns the invocation, the kwargs to call with, stream flag, raw-header mode."""
-    _, provider, host, port, official = _client_info(instance._client)
+    _, provider, host, port, official, _ = OA.client_info(instance._client)
     model = kwargs.get("model")
     if type(model) is not str:
-        model = str(model) if _given(model) else ""
+        model = str(model) if OA.given(model) else ""
     attrs: dict[str, Any] = {
         A.OPERATION: op.name,
         A.PROVIDER: provider,
@@ -280,15 +89,19 @@ def _begin(
     }
     stream = kwargs.get("stream") is True and op.accumulator is not None
     capture = settings.capture_content
-    # Built by us (plain values), set with the response in one step that skips SDK re-validation.
-    late: dict[str, Any] = {}
-    _request_params(kwargs, late)
-    if stream:
-        late[A.REQUEST_STREAM] = True
-    op.request(capture, settings.redact, settings.max_content_length, kwargs, late)
     context_attrs = current_attributes()
-    if context_attrs:
-        late.update(context_attrs)
+    deferred = settings.deferred_spans
+    if deferred is not None and (deferred.processor._span_processors is deferred.untouched or deferred.usable()):
+        late = None  # built on the export thread (deferred_spans), from a snapshot taken below
+    else:
+        # Built by us (plain values), set with the response in one step that skips SDK re-validation.
+        late = {}
+        OA.request_params(kwargs, late)
+        if stream:
+            late[A.REQUEST_STREAM] = True
+        op.request(capture, settings.redact, settings.max_content_length, kwargs, late)
+        if context_attrs:
+            late.update(context_attrs)
 
     extra_headers = kwargs.get("extra_headers")
     raw_mode = extra_headers.get(RAW_RESPONSE_HEADER) if extra_headers else None
@@ -320,21 +133,33 @@ def _begin(
 
     start_ns = _time_ns()
     name = f"{op.name} {model}" if model else op.name
-    fast = settings.fast_spans
-    if fast is not None and fast.usable():
-        span = fast.start(name, _CLIENT, attrs, start_ns)
+    if late is None:
+        span = deferred.start(name, _CLIENT, attrs, start_ns)
+        # Unless the parent's sampling dropped the span, what the export thread builds it from.
+        request = None if type(span) is NonRecordingSpan else (
+            OA.deferred_request, op, OA.snapshot(kwargs), stream, context_attrs
+        )
+        inv = Invocation(span, capture, settings.redact, settings.max_content_length, start_ns, None, request)
     else:
-        span = settings.tracer.start_span(name, kind=_CLIENT, attributes=attrs, start_time=start_ns)
-    inv = Invocation(span, capture, settings.redact, settings.max_content_length, start_ns)
-    inv.hide_usage_chunk = hide_usage
-    inv.usage_probe = probe
-    inv.late = late
+        fast = settings.fast_spans
+        if fast is not None and fast.usable():
+            span = fast.start(name, _CLIENT, attrs, start_ns)
+        else:
+            span = settings.tracer.start_span(name, kind=_CLIENT, attributes=attrs, start_time=start_ns)
+        inv = Invocation(span, capture, settings.redact, settings.max_content_length, start_ns, late)
+    if stream:
+        inv.hide_usage_chunk = hide_usage
+        inv.usage_probe = probe
     return inv, call_kwargs, stream, raw_mode
 
 
 def _complete(op: Operation, inv: Invocation, result: Any, stream: bool, raw_mode: str | None, is_async: bool) -> Any:
     """Record the result and hand back what the app must receive (the same object, or its proxy)."""
     try:
+        if raw_mode is None and not stream and inv.request is not None and op.keep is None:
+            # The usual call on the deferred path: the response is read on the export thread.
+            inv.finish(op.response if isinstance(result, BaseModel) else None, result)
+            return result
         if raw_mode is not None:
             if raw_mode != "true":  # with_streaming_response: the body is the app's to read, lazily
                 inv.end(None)
@@ -344,23 +169,27 @@ def _complete(op: Operation, inv: Invocation, result: Any, stream: bool, raw_mod
                 proxy = (AsyncTracedStream if is_async else TracedStream)(parsed, inv, op.accumulator(inv))
                 result._parsed_by_type[result._cast_to] = proxy
                 return result
-            attrs: dict[str, Any] = inv.late
-            if isinstance(parsed, BaseModel):
-                op.response(inv, parsed, attrs)
-            inv.end(attrs)
+            _respond(op, inv, parsed)
             return result
         if stream:
             return (AsyncTracedStream if is_async else TracedStream)(result, inv, op.accumulator(inv))
-        attrs = inv.late
-        if isinstance(result, BaseModel):  # an empty 200 parses to "": nothing to read, the request is kept
-            op.response(inv, result, attrs)
-        inv.end(attrs)
+        _respond(op, inv, result)
         return result
     except Exception:
         report_internal_error(f"{op.name}.response")
         with contextlib.suppress(Exception):
             inv.end(None)
         return result
+
+
+def _respond(op: Operation, inv: Invocation, response: Any) -> None:
+    if not isinstance(response, BaseModel):  # an empty 200 parses to "": nothing to read, the request is kept
+        inv.end(None)
+    elif inv.request is not None and op.keep is not None:
+        take, write = op.keep
+        inv.finish(write, take(response))
+    else:
+        inv.finish(op.response, response)
 
 
 def sync_wrapper(op: Operation) -> Callable[..., Any]:
@@ -370,17 +199,17 @@ def sync_wrapper(op: Operation) -> Callable[..., Any]:
             return wrapped(*args, **kwargs)
         try:
             inv, call_kwargs, stream, raw_mode = _begin(op, settings, instance, kwargs)
-            token = _attach(_set_span_in_context(inv.span))
+            token = attach_span(inv.span)
         except Exception:
             report_internal_error(f"{op.name}.request")
             return wrapped(*args, **kwargs)
         try:
             result = wrapped(*args, **call_kwargs)
         except BaseException as exc:
-            _detach(token)
+            detach(token)
             inv.fail(exc)
             raise
-        _detach(token)
+        detach(token)
         return _complete(op, inv, result, stream, raw_mode, False)
 
     return wrapper
@@ -393,17 +222,17 @@ def async_wrapper(op: Operation) -> Callable[..., Any]:
             return await wrapped(*args, **kwargs)
         try:
             inv, call_kwargs, stream, raw_mode = _begin(op, settings, instance, kwargs)
-            token = _attach(_set_span_in_context(inv.span))
+            token = attach_span(inv.span)
         except Exception:
             report_internal_error(f"{op.name}.request")
             return await wrapped(*args, **kwargs)
         try:
             result = await wrapped(*args, **call_kwargs)
         except BaseException as exc:
-            _detach(token)
+            detach(token)
             inv.fail(exc)
             raise
-        _detach(token)
+        detach(token)
         return _complete(op, inv, result, stream, raw_mode, True)
 
     return wrapper

@@ -11,7 +11,7 @@ logger = logging.getLogger("llmsight.instrumentation")
 _reported: set[str] = set()
 
 
-def report_internal_error(where: str) -> None:
+def report_internal_error(where: str, consequence: str = "the call goes through untraced") -> None:
     """Log an internal failure once per ``where`` and kind of error, so a broken wrapper cannot flood
     the app's logs and one harmless failure does not silence a different one at the same place."""
     key = f"{where}:{type(sys.exc_info()[1]).__qualname__}"
@@ -21,4 +21,4 @@ def report_internal_error(where: str) -> None:
         return
     _reported.add(key)
     with contextlib.suppress(Exception):  # logging itself misconfigured: nothing more we can do
-        logger.warning("llmsight: internal error in %s; the call goes through untraced", where, exc_info=True)
+        logger.warning("llmsight: internal error in %s; %s", where, consequence, exc_info=True)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import ProxyTracerProvider
 
 from llmsight.instrumentation import config
@@ -23,9 +25,11 @@ from llmsight.instrumentation.exporting import (
 from llmsight.instrumentation.redaction import make_redactor
 
 try:  # relies on SDK internals; an SDK where they moved simply gets the ordinary spans
+    from llmsight.instrumentation.deferred_spans import DeferredSpanFactory
     from llmsight.instrumentation.fast_spans import FastSpanFactory
 except ImportError:  # pragma: no cover - depends on the installed SDK
     FastSpanFactory = None  # type: ignore[assignment,misc]
+    DeferredSpanFactory = None  # type: ignore[assignment,misc]
 
 logger = logging.getLogger("llmsight.instrumentation")
 
@@ -35,6 +39,9 @@ TRACER_VERSION = "0.1.0"
 _lock = threading.Lock()
 _own_provider: TracerProvider | None = None
 _own_exporter: DropCountingExporter | None = None
+# Providers built by build_provider -> their batch processor: only there may LLM spans be deferred,
+# because only there is the exporter llmsight's own (it builds the deferred spans before encoding).
+_PIPELINES: weakref.WeakKeyDictionary[TracerProvider, BatchSpanProcessor] = weakref.WeakKeyDictionary()
 
 
 def build_provider(
@@ -43,21 +50,35 @@ def build_provider(
     headers: Mapping[str, str] | None = None,
     ingest_token: str | None = None,
     protocol: str | None = None,
+    exporter: SpanExporter | None = None,
 ) -> tuple[TracerProvider, DropCountingExporter | None]:
     """A TracerProvider exporting over OTLP through a batch processor (bounded queue, background thread).
 
     The resource honours ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``; ``service_name`` wins.
+    ``exporter`` replaces the OTLP exporter (tests, benchmarks): the pipeline is otherwise the same.
     """
     resource = Resource.create({SERVICE_NAME: service_name} if service_name else {})
     provider = TracerProvider(resource=resource)
     try:
-        exporter = DropCountingExporter(build_exporter(endpoint, resolve_headers(headers, ingest_token), protocol))
+        inner = exporter or build_exporter(endpoint, resolve_headers(headers, ingest_token), protocol)
+        counting = DropCountingExporter(inner)
     except Exception:
         logger.warning("llmsight: could not set up the OTLP exporter; spans will not leave the process", exc_info=True)
         return provider, None
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    install_queue_full_filter(exporter)
-    return provider, exporter
+    batch = BatchSpanProcessor(counting)
+    provider.add_span_processor(batch)
+    install_queue_full_filter(counting)
+    _PIPELINES[provider] = batch
+    return provider, counting
+
+
+def _span_factories(provider: Any, tracer: Any) -> tuple[Any, Any]:
+    """(deferred, fast) span factories for this tracer; None where that path does not apply."""
+    if FastSpanFactory is None or not config.fast_spans_from_env():
+        return None, None
+    batch = _PIPELINES.get(provider) if isinstance(provider, TracerProvider) else None
+    deferred = DeferredSpanFactory.for_pipeline(tracer, batch) if batch is not None else None
+    return deferred, FastSpanFactory.for_tracer(tracer)
 
 
 def _provider_in_use(
@@ -104,19 +125,23 @@ def instrument(
     ``stream_usage`` controls adding ``stream_options.include_usage`` to streams: ``None`` (default)
     does it for OpenAI's and Azure's own endpoints only; ``True`` for every OpenAI-compatible server.
     Calling it again updates the settings; it never patches twice.
+
+    On the pipeline llmsight builds (or any provider from :func:`build_provider`, while nothing was
+    added to it) an LLM span's attributes, message JSON included, are built on the export thread
+    from a snapshot of the request and the response object (``deferred_spans``): the call pays for
+    the span's ids and timing only. ``redact`` then runs on that thread. A provider of the app's
+    own gets spans built while the call runs, as the SDK does.
     """
     with _lock:
         provider = _provider_in_use(tracer_provider, service_name, endpoint, headers, ingest_token, protocol)
         if stream_usage is None:
             stream_usage = config.stream_usage_from_env()
         tracer = provider.get_tracer(TRACER_NAME, TRACER_VERSION)
+        deferred_spans, fast_spans = _span_factories(provider, tracer)
         config.SETTINGS = config.Settings(
             tracer=tracer,
-            fast_spans=(
-                FastSpanFactory.for_tracer(tracer)
-                if FastSpanFactory is not None and config.fast_spans_from_env()
-                else None
-            ),
+            fast_spans=fast_spans,
+            deferred_spans=deferred_spans,
             capture_content=config.content_capture_from_env(capture_content),
             max_content_length=max_content_length or config.DEFAULT_MAX_CONTENT_LENGTH,
             redact=make_redactor(redact),

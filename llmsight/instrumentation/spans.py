@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
@@ -20,6 +21,7 @@ except ImportError:  # pragma: no cover - SDK internals moved: no fast spans are
 from llmsight.instrumentation.safety import report_internal_error
 
 _ERROR = StatusCode.ERROR
+_PARTIAL = "the span is exported without the response's attributes"
 
 
 def set_attributes(span: Span, attributes: dict[str, Any]) -> None:
@@ -47,8 +49,16 @@ def set_attributes(span: Span, attributes: dict[str, Any]) -> None:
     span.set_attributes(attributes)
 
 
+Respond = Callable[["Invocation", Any, dict[str, Any]], None]
+
+
 class Invocation:
-    """Holds the started span and what the response side needs to know about the request."""
+    """Holds the started span and what the response side needs to know about the request.
+
+    Two ways to end: on the SDK path the late attributes are built now; on the deferred path
+    (``deferred_spans``, ``request`` set) the span ends now and they are built on the export
+    thread from the same facts, by the same functions (``_deferred_attributes``).
+    """
 
     __slots__ = (
         "span",
@@ -60,9 +70,19 @@ class Invocation:
         "start_ns",
         "ended",
         "late",
+        "request",
     )
 
-    def __init__(self, span: Span, capture: bool, redact: Any, max_length: int, start_ns: int) -> None:
+    def __init__(
+        self,
+        span: Span,
+        capture: bool,
+        redact: Any,
+        max_length: int,
+        start_ns: int,
+        late: dict[str, Any] | None = None,
+        request: tuple[Any, ...] | None = None,
+    ) -> None:
         self.span = span
         self.capture = capture
         self.redact = redact
@@ -73,8 +93,33 @@ class Invocation:
         self.usage_probe: tuple[str, int] | None = None
         self.start_ns = start_ns
         self.ended = False
-        # Attributes llmsight built at request time (content, context), set together with the response.
-        self.late: dict[str, Any] = {}
+        # SDK path: attributes llmsight built at request time (content, context), set with the response.
+        self.late: dict[str, Any] = late if late is not None else {}
+        # Deferred path: ``(build, *args)``; ``build(self, *args)`` returns the request-side late attributes.
+        self.request = request
+
+    def finish(self, respond: Respond | None, payload: Any, exc: BaseException | None = None) -> None:
+        """End the span with what ``respond(self, payload, out)`` records; as failed when ``exc`` is given.
+
+        On the SDK path ``respond`` runs now and may raise (the caller then ends the span with
+        ``end(None)``); on the deferred path it runs on the export thread, guarded there.
+        """
+        if self.ended:
+            return
+        if self.request is not None:
+            self.ended = True
+            self.span.late = (_deferred_attributes, self, respond, payload)  # type: ignore[attr-defined]
+            if exc is None:
+                self.span.end()
+            else:
+                self._fail(exc, None)
+            return
+        if respond is not None and self.span.is_recording():
+            respond(self, payload, self.late)
+        if exc is None:
+            self.end(self.late)
+        else:
+            self.fail(exc, self.late)
 
     def _merged(self, attributes: dict[str, Any] | None) -> dict[str, Any]:
         late = self.late
@@ -84,6 +129,9 @@ class Invocation:
 
     def end(self, attributes: dict[str, Any] | None) -> None:
         if self.ended:
+            return
+        if self.request is not None:
+            self.finish(_merge if attributes else None, attributes)
             return
         self.ended = True
         span = self.span
@@ -96,10 +144,16 @@ class Invocation:
         """End the span as failed; never raises, the app's own exception is what must propagate."""
         if self.ended:
             return
+        if self.request is not None:
+            self.finish(_merge if attributes else None, attributes, exc)
+            return
+        self.ended = True
+        self._fail(exc, self._merged(attributes))
+
+    def _fail(self, exc: BaseException, attributes: dict[str, Any] | None) -> None:
+        # The exception is formatted now on both paths: its traceback grows as it propagates.
         try:
-            self.ended = True
             span = self.span
-            attributes = self._merged(attributes)
             if attributes:
                 set_attributes(span, attributes)
             span.set_attribute(A.ERROR_TYPE, error_type(exc))
@@ -108,6 +162,22 @@ class Invocation:
             span.end()
         except Exception:
             report_internal_error("span.fail")
+
+
+def _merge(inv: Invocation, attributes: dict[str, Any], out: dict[str, Any]) -> None:
+    out.update(attributes)
+
+
+def _deferred_attributes(inv: Invocation, respond: Respond | None, payload: Any) -> dict[str, Any]:
+    """Export thread: the late attributes, built as the SDK path builds them at request and response time."""
+    request: tuple[Any, ...] = inv.request  # type: ignore[assignment]
+    late: dict[str, Any] = request[0](inv, *request[1:])
+    if respond is not None:
+        try:
+            respond(inv, payload, late)
+        except Exception:
+            report_internal_error("deferred.response", _PARTIAL)
+    return late
 
 
 def error_type(exc: BaseException) -> str:

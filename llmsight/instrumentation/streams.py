@@ -101,15 +101,21 @@ class ChatAccumulator:
         for choice in choices:
             index = choice.index
             if self.legacy:
-                if capture and choice.text:
-                    self.texts.setdefault(index, []).append(choice.text)
+                text = choice.text
             else:
                 delta = choice.delta
-                if delta is not None:
-                    if capture and delta.content:
-                        self.texts.setdefault(index, []).append(delta.content)
+                if delta is None:
+                    text = None
+                else:
+                    text = delta.content
                     if delta.tool_calls:
                         self._tool_deltas(index, delta.tool_calls)
+            if text and capture:  # per chunk only the text piece is kept; joined and encoded at the end
+                texts = self.texts.get(index)
+                if texts is None:
+                    self.texts[index] = [text]
+                else:
+                    texts.append(text)
             if choice.finish_reason:
                 self.finish[index] = choice.finish_reason
         return False
@@ -195,7 +201,7 @@ class ResponsesAccumulator:
         return False
 
     def attributes(self) -> dict[str, Any]:
-        from llmsight.instrumentation.openai_wrappers import responses_response_attributes
+        from llmsight.instrumentation.openai_attributes import responses_response_attributes
 
         inv = self.inv
         out: dict[str, Any] = {}
@@ -228,17 +234,19 @@ def _finish(proxy: Any, partial: bool, exc: BaseException | None = None) -> None
         probe = inv.usage_probe
         if probe is not None and not partial and exc is None:
             learn_usage_habit(probe, getattr(acc, "usage", None) is not None)
-        attrs = acc.attributes()
-        if partial:
-            attrs[A.USAGE_PARTIAL] = True
-        if exc is None:
-            inv.end(attrs)
-        else:
-            inv.fail(exc, attrs)
+        # The reply's attributes (and its JSON) are built now on the SDK path, on export when deferred.
+        inv.finish(_stream_attributes, (acc, partial), exc)
     except Exception:
         report_internal_error("stream.finish")
         with contextlib.suppress(Exception):
             inv.end(None)
+
+
+def _stream_attributes(inv: Invocation, facts: tuple[Any, bool], out: dict[str, Any]) -> None:
+    acc, partial = facts
+    out.update(acc.attributes())
+    if partial:
+        out[A.USAGE_PARTIAL] = True
 
 
 def _record(proxy: Any, chunk: Any) -> bool:
@@ -271,7 +279,11 @@ class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
             except BaseException as exc:
                 _finish(self, partial=True, exc=exc)
                 raise
-            if not _record(self, chunk):
+            try:  # _record, inlined: this runs for every chunk
+                if not self._self_acc.on_chunk(chunk):
+                    return chunk
+            except Exception:
+                report_internal_error("stream.chunk")
                 return chunk
 
     def __enter__(self) -> TracedStream:
