@@ -4,7 +4,7 @@ ClickHouse's ``Protobuf`` input format reads length-delimited ``ExportTraceServi
 messages with the schema in ``otlp_traces.proto`` (a subset of OTLP: the fields otel_traces
 keeps). One request is one input row; ``ARRAY JOIN`` turns it into one row per span, and the
 expressions below write every column exactly as ``llmsight.collector.otlp.span_rows`` does, so
-both paths store the same rows (tests/collector/test_sql_ingest.py compares them).
+both paths store the same rows (tests/collector/test_sql_decoder.py compares them).
 
 AnyValue is recursive, ClickHouse types are not: the schema reads arrays and key-value lists of
 scalars, and anything deeper as raw bytes. A batch that holds such a value, or an attribute key
