@@ -356,3 +356,83 @@ def test_a_new_model_is_priced_before_its_calls_are_stored_then_clickhouse_decod
         for s in rs.scope_spans
     )
     assert telemetry.get("llmsight_sql_decoded_spans_total") - sql_before == spans
+
+
+def test_a_batch_whose_file_cannot_be_written_goes_to_python_so_a_full_disk_cannot_stall_export(
+    collector, store_client, tmp_path
+):
+    """The spool frees space only as batches are stored: the SQL decoder's file must not be a precondition."""
+    import httpx2 as httpx
+
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    decoder = SqlTraceInsert(embedded=True, scratch_dir=not_a_directory)
+    with pytest.raises(NeedsPython):
+        decoder.insert(store_client, corpus(16, requests=1), "nodisk", everything_known(store_client), {})
+
+    collector.exporter._sql.scratch_dir = not_a_directory  # every write fails, as on a full disk
+    body = corpus(16, requests=1)[0]
+    headers = {"Content-Type": "application/x-protobuf"}
+    assert httpx.post(f"{collector.endpoints.http}/v1/traces", content=body, headers=headers).status_code == 200
+    collector.wait_until_stored(timeout=60)
+    request = ExportTraceServiceRequest.FromString(body)
+    spans = sum(len(s.spans) for rs in request.resource_spans for s in rs.scope_spans)
+    assert int(store_client.command("SELECT count() FROM otel_traces")) == spans
+    assert collector.telemetry.get("llmsight_python_decoded_spans_total") == spans
+
+
+def test_a_server_that_cannot_run_the_sql_decoder_gets_python_from_then_on(collector, store_client):
+    """ClickHouse before 25.7 does not know format_schema_source: the batch is stored anyway, by Python."""
+    import httpx2 as httpx
+
+    exporter = collector.exporter
+    real_factory = exporter._client_factory
+
+    class OldServer:  # a real client whose server refuses the setting, as ClickHouse 25.3 does
+        def __init__(self) -> None:
+            self.client = real_factory()
+
+        def command(self, *args, **kwargs):
+            raise RuntimeError("Code: 115. DB::Exception: Unknown setting 'format_schema_source'. (UNKNOWN_SETTING)")
+
+        def __getattr__(self, name):
+            return getattr(self.client, name)
+
+    exporter._client_factory = OldServer
+    exporter._client = None
+    try:
+        for seed in (17, 18):
+            body = corpus(seed, requests=1)[0]
+            headers = {"Content-Type": "application/x-protobuf"}
+            assert httpx.post(f"{collector.endpoints.http}/v1/traces", content=body, headers=headers).status_code == 200
+            collector.wait_until_stored(timeout=60)
+    finally:
+        exporter._client_factory = real_factory
+        exporter._client = None
+    assert exporter._sql is None  # turned off after the first refusal
+    assert collector.telemetry.get("llmsight_python_fallback_batches_total") == 1
+    stored = int(store_client.command("SELECT count() FROM otel_traces"))
+    assert stored == collector.telemetry.get("llmsight_python_decoded_spans_total") > 0
+
+
+def test_sql_decoder_min_spans_zero_turns_it_off(collector_factory):
+    assert collector_factory(sql_decoder_min_spans=0).exporter._sql is None
+
+
+def test_a_batch_takes_records_up_to_the_span_cap_and_at_least_one():
+    import marshal
+
+    from llmsight.collector.exporters.batches import take
+    from llmsight.collector.spool import Record
+
+    def record(i: int, count: int) -> Record:
+        return Record(marshal.dumps(("traces", b"x", {}, count)), (1, i), (1, i + 1))
+
+    records = [record(0, 3000), record(1, 3000), record(2, 3000)]
+    taken = take(records, max_count=7000)
+    assert taken.used == 2 and [r.count for r in taken.records] == [3000, 3000]
+    assert take(records, max_count=10).used == 1  # one record over the cap still makes a batch
+    assert take(records, max_count=10, whole=True).used == 3  # a replayed range is taken whole
+    broken = [Record(b"not marshal", (1, 9), (1, 10)), *records]
+    taken = take(broken, max_count=3000)
+    assert taken.used == 2 and len(taken.unreadable) == 1

@@ -13,6 +13,7 @@ cost is right the first time it is read). A server that does not know the settin
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ SCRATCH_FILE = "sql-insert.pb"  # one exporter per spool directory; overwritten 
 
 
 class NeedsPython(Exception):
-    """This batch has a value the SQL decoder does not read; the Python decoder stores it."""
+    """The SQL decoder cannot take this batch (a value it does not read, no disk for its file); Python stores it."""
 
 
 class NeedsPricing(Exception):
@@ -69,13 +70,7 @@ class SqlTraceInsert:
         all_settings = {**otlp_sql.settings(self.embedded), **settings, "insert_deduplication_token": token}
         try:
             if self.embedded:
-                path = self.scratch_dir / SCRATCH_FILE
-                # Holds prompts like the spool beside it: this user's only. No fsync: the spool is the durable copy.
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                try:
-                    write_all(fd, data)
-                finally:
-                    os.close(fd)
+                path = self._write_scratch(data)
                 try:
                     client.command(self.statement, parameters={**parameters, "path": str(path)}, settings=all_settings)
                 finally:
@@ -91,3 +86,23 @@ class SqlTraceInsert:
             if "format_schema_source" in text or "input_format_protobuf_oneof_presence" in text:
                 raise Unsupported(text.splitlines()[0][:300]) from None
             raise
+
+    def _write_scratch(self, data: bytes) -> Path:
+        """The batch as a file next to the spool, for file(); NeedsPython when the disk will not take it.
+
+        A full disk must not stall the exporter: the spool gives space back only as batches are
+        stored, so a batch that cannot be written here goes to the Python decoder, which needs no disk.
+        It holds prompts like the spool beside it (this user's only); no fsync: the spool is the durable copy.
+        """
+        path = self.scratch_dir / SCRATCH_FILE
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                write_all(fd, data)
+            finally:
+                os.close(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)  # a partial file would only take space
+            raise NeedsPython() from None
+        return path
