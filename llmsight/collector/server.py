@@ -369,11 +369,21 @@ class PortInUseError(OSError):
     pass
 
 
+_issued_ports: set[int] = set()
+
+
 def free_port() -> int:
-    """A port on 127.0.0.1 free right now: for a collector that lives inside one command (the demo, eval run)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 free right now: for a collector that lives inside one command (the demo, eval run).
+
+    Never the same one twice in a process: the kernel may hand a just-closed port out again, and the
+    demo asks for three at once. (A port taken meanwhile by another socket is still possible.)"""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _issued_ports:
+            _issued_ports.add(port)
+            return port
 
 
 def _check_port_free(host: str, port: int) -> None:
