@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest_data import build_bodies  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
 
+from llmsight.collector.server import free_port  # noqa: E402
+
 __all__ = ["build_bodies"]  # bench/views.py and others build the same spans
 
 
@@ -152,7 +154,7 @@ def main() -> None:
         memory = MemoryWatch()
         collector = server.Collector(
             Settings(
-                clickhouse_url=f"chdb://{store_path}", http_port=_free_port(), grpc_port=_free_port(), query_port=0
+                clickhouse_url=f"chdb://{store_path}", http_port=free_port(), grpc_port=free_port(), query_port=0
             )
         ).start_in_thread()
         ctx = mp.get_context("spawn")
@@ -248,14 +250,6 @@ def main() -> None:
     if acked != stored:
         print("ERROR: acknowledged spans were not all stored", file=sys.stderr)
         sys.exit(1)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import httpx2 as httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from llmsight.collector.server import free_port  # noqa: E402
 from tests.collector.otlp_bodies import chat_span_request  # noqa: E402
 
 PROTO = {"Content-Type": "application/x-protobuf"}
@@ -43,18 +44,12 @@ TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 MIB = 1 << 20
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Serve:
     """A ``llmsight serve`` subprocess on free ports and a fresh store."""
 
     def __init__(self, tree: Path, env: dict[str, str] | None = None) -> None:
         self.data = Path(tempfile.mkdtemp(prefix="llmsight-limits-"))
-        self.http, self.grpc, self.query = _free_port(), _free_port(), _free_port()
+        self.http, self.grpc, self.query = free_port(), free_port(), free_port()
         full_env = {**os.environ, "LLMSIGHT_CLICKHOUSE_URL": f"chdb://{self.data}/clickhouse", **(env or {})}
         full_env["PYTHONPATH"] = str(tree)
         args = ["serve", "--http-port", str(self.http), "--grpc-port", str(self.grpc), "--query-port", str(self.query)]

@@ -23,7 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest import _free_port, build_bodies  # noqa: E402
+from ingest import build_bodies  # noqa: E402
+
+from llmsight.collector.server import free_port  # noqa: E402
 
 BATCH = 512
 
@@ -88,8 +90,8 @@ def main() -> None:
     try:
         settings = Settings(
             clickhouse_url=f"chdb://{tmp}/store",
-            http_port=_free_port(),
-            grpc_port=_free_port(),
+            http_port=free_port(),
+            grpc_port=free_port(),
             query_port=0,
             spool_max_bytes=args.spool_mb * 1024 * 1024,
         )

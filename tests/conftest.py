@@ -56,11 +56,10 @@ def store_client(store_url: str):
 
 
 def free_port() -> int:
-    import socket
+    """A free port on 127.0.0.1, never one handed out before in this process (tests ask for three at once)."""
+    from llmsight.collector.server import free_port as issue_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return issue_port()
 
 
 @pytest.fixture

@@ -14,8 +14,11 @@ and experiments (``experiments.judging``): an odd failure is one ``judge_error``
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from typing import TypeVar
 
 from llmsight.evaluator.judge import JudgeFatalError, JudgeResult
@@ -42,6 +45,37 @@ def interrupt_again(
     if announce is not None:
         announce()
     return exc
+
+
+class _Presses:
+    """How many times Ctrl-C was pressed while ``run_bounded`` waits.
+
+    Counting in a signal handler, instead of catching KeyboardInterrupt, means a second press can land
+    anywhere (in the middle of printing the first one's message) and still be a second press; an
+    exception raised there would escape as a plain KeyboardInterrupt and wait on a hung call forever."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def press(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+
+@contextmanager
+def _counted_presses() -> Iterator[_Presses | None]:
+    """Count SIGINT while inside; None where Python cannot (not the main thread) or someone else handles it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield None
+        return
+    presses = _Presses()
+    signal.signal(signal.SIGINT, presses.press)
+    try:
+        yield presses
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_bounded(
@@ -77,18 +111,31 @@ def run_bounded(
                     return
                 pending[pool.submit(work, item)] = item
 
-        fill()
-        while pending:
-            try:
-                finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            except KeyboardInterrupt as exc:  # finish what is in flight, then stop; a second Ctrl-C does not wait
-                aborted = interrupted is not None
-                interrupted = interrupt_again(interrupted, exc, on_interrupt)
-                continue
-            for future in finished:
-                reason = on_done(pending.pop(future), future)
-                stopped = stopped or reason
+        def pressed(exc: KeyboardInterrupt) -> None:  # finish what is in flight, then stop; a second does not wait
+            nonlocal aborted, interrupted
+            aborted = interrupted is not None
+            interrupted = interrupt_again(interrupted, exc, on_interrupt)
+
+        with _counted_presses() as presses:
+            seen = 0
             fill()
+            while pending:
+                try:
+                    # with a counter, wake up to look at it; without, Ctrl-C interrupts the wait itself
+                    timeout = None if presses is None else 0.1
+                    finished, _ = wait(list(pending), timeout=timeout, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt as exc:
+                    pressed(exc)
+                    continue
+                for future in finished:
+                    reason = on_done(pending.pop(future), future)
+                    stopped = stopped or reason
+                while presses is not None and seen < presses.count:
+                    seen += 1
+                    pressed(KeyboardInterrupt())
+                fill()
+            if presses is not None and seen < presses.count:  # pressed as the last item finished
+                pressed(KeyboardInterrupt())
     finally:
         pool.shutdown(wait=not aborted, cancel_futures=True)
     if interrupted is not None:
