@@ -56,7 +56,7 @@ class DropCountingExporter(SpanExporter):
             self._count(len(ready))
         return result
 
-    def _count(self, n: int, reason: str = "collector unreachable") -> None:
+    def _count(self, n: int, reason: str = "the collector did not take them (down, refusing or too slow)") -> None:
         with self._lock:
             self.dropped += n
             now = time.monotonic()
@@ -86,7 +86,7 @@ class QueueFullFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.msg.startswith("Queue full") if isinstance(record.msg, str) else False:
-            self.counter._count(1)
+            self.counter._count(1, "the export queue was full (spans came faster than the collector took them)")
             return False
         return True
 

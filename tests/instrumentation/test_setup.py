@@ -329,9 +329,11 @@ def test_openai_wrappers_patch_every_supported_method(provider):
 def test_full_queue_is_counted_not_logged_per_span(caplog, monkeypatch):
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+    release = threading.Event()
+
     class Stuck(SpanExporter):  # a collector that hangs: the queue fills up behind it
         def export(self, spans):
-            time.sleep(0.5)
+            release.wait(5)
             return SpanExportResult.FAILURE
 
     counting = exporting.DropCountingExporter(Stuck())
@@ -347,6 +349,9 @@ def test_full_queue_is_counted_not_logged_per_span(caplog, monkeypatch):
             tracer.start_span("s").end()
     assert not [r for r in caplog.records if "Queue full" in r.getMessage()]
     assert counting.dropped >= 40
+    said = [r.getMessage() for r in caplog.records if r.name == "llmsight.instrumentation"]
+    assert said and said[0].startswith("llmsight: the export queue was full"), said  # not "unreachable"
+    release.set()
     processor._batch_processor._shutdown = True  # no final export of a stuck exporter
     sdk_logger = logging.getLogger("opentelemetry.sdk._shared_internal")
     sdk_logger.filters[:] = [f for f in sdk_logger.filters if not isinstance(f, exporting.QueueFullFilter)]
