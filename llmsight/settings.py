@@ -60,7 +60,11 @@ class Settings(BaseSettings):
         30.0, description="A request body must bring 64 KiB (or its end) in each period of this many seconds"
     )
     spool_dir: str = Field("", description="Where acknowledged data waits for ClickHouse [default: DATA_DIR/spool]")
-    spool_max_bytes: int = Field(1024**3, description="Spool size at which senders get 503 (ClickHouse down for long)")
+    spool_max_bytes: int = Field(
+        1024**3,
+        description="Spool size at which senders get 503 (ClickHouse down for long); the disk also needs "
+        "LLMSIGHT_BATCH_MAX_BYTES for the batch being inserted",
+    )
     redact: str = Field(
         "",
         description="Redaction patterns applied to content before storage: comma-separated built-ins "
