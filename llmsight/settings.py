@@ -44,7 +44,11 @@ class Settings(BaseSettings):
         description="Trace batches this large or larger are decoded by ClickHouse itself, smaller ones in Python "
         "(ClickHouse's decoding costs more per insert, less per span); 0 turns it off",
     )
-    batch_timeout_ms: int = Field(200, description="Least time between two inserts while less than a batch waits")
+    batch_timeout_ms: int = Field(
+        200,
+        description="Least time between two inserts while less than a batch waits; stretched up to 5x while "
+        "inserts are small, so a trickle of spans costs little CPU",
+    )
     queue_max_bytes: int = Field(
         256 * 1024 * 1024, description="Memory requests being received and decoded may hold at once before 429"
     )

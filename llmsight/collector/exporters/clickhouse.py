@@ -27,6 +27,7 @@ from llmsight.collector.checkpoint import fsync_directory, write_all
 from llmsight.collector.exporters.batches import TRACES, Batch, merge, python_rows, split, take
 from llmsight.collector.exporters.failures import DEDUPLICATE_VIEWS, RejectedBatch, clickhouse_code, transient
 from llmsight.collector.exporters.otlp_insert import NeedsPricing, NeedsPython, SqlTraceInsert, Unsupported
+from llmsight.collector.exporters.pacing import Pacer
 from llmsight.collector.otlp import Rows
 from llmsight.collector.pipeline import Processor, SpooledRecord
 from llmsight.collector.spool import Position, Record, Spool
@@ -68,12 +69,11 @@ class ClickHouseExporter:
         # Spool records are read by size: the bytes cap bounds memory whatever the spans hold.
         self._max_batch_bytes = max_batch_bytes
         self._max_batch_spans = max_batch
-        self._min_interval_s = min_interval_s
+        self._pacer = Pacer(min_interval_s)
         self._stopping = threading.Event()
         self._abandon = threading.Event()
         self._thread = threading.Thread(target=self._run, name="llmsight-exporter", daemon=True)
         self._client: Any = None
-        self._last_insert = 0.0
         telemetry.gauge("llmsight_spool_write_errors_total", lambda: float(spool.write_errors))
         telemetry.gauge("llmsight_spool_write_seconds_total", lambda: spool.write_seconds)
 
@@ -114,6 +114,7 @@ class ClickHouseExporter:
             if item is None:
                 break
             start, end, batch = item
+            started = time.monotonic()
             if batch:
                 self._retry("record the batch in the spool checkpoint", spool.begin, start, end)
                 if self._abandon.is_set():
@@ -122,28 +123,29 @@ class ClickHouseExporter:
                 if self._abandon.is_set():
                     return
             self._retry("move the spool checkpoint", spool.commit, end)
+            self._pacer.done(time.monotonic() - started)
         if self._client is not None:
             self._client.close()
 
     def _decode_loop(self, batches: queue.Queue) -> None:
         spool = self._spool
         position = spool.committed
+        backlog = False  # the last batch filled a cap: more is waiting, read it at once (see pacing.py)
         while not self._abandon.is_set():
             if not spool.wait_for_data(position, 0.2):
                 if self._stopping.is_set():
                     break
                 continue
-            if not self._stopping.is_set():
-                pause = self._last_insert + self._min_interval_s - time.monotonic()
-                if pause > 0:
-                    self._stopping.wait(pause)
+            self._pacer.wait(backlog or self._stopping.is_set(), self._stopping)
             limit = spool.written
             records = self._retry("read the spool", spool.read, position, self._max_batch_bytes, limit)
             if records is None:
                 break
             batch, used = self._decode(records)
+            backlog = used < len(records) or sum(len(r.payload) for r in records) >= self._max_batch_bytes
             # No records before ``limit`` means a segment's end or a torn, never acknowledged tail: skip it.
             end = records[used - 1].end if records else limit
+            self._pacer.handed_over()
             batches.put((position, end, batch))
             position = end
         batches.put(None)
@@ -200,7 +202,6 @@ class ClickHouseExporter:
             self._telemetry.add(STORED_COUNTER.get(table, "llmsight_stored_spans_total"), rows.count)
             if table == TRACES:
                 self._telemetry.add("llmsight_python_decoded_spans_total", rows.count)
-        self._last_insert = time.monotonic()
 
     def _insert_sql(self, batch: Batch, token: str) -> str:
         """Insert trace requests through the SQL decoder: "stored", "abandoned", or "refused" (for Python).
