@@ -36,6 +36,15 @@ def calls(
             help="Only this model (request or response model)." + default_note("all models"), show_default=False
         ),
     ] = None,
+    environment: Annotated[
+        str,
+        typer.Option(
+            "--environment",
+            help="Only this deployment environment; llmsight-eval shows experiments (llmsight eval run)."
+            + default_note("all but llmsight-eval"),
+            show_default=False,
+        ),
+    ] = "",
     errors: Annotated[bool, typer.Option("--errors", help="Only failed calls." + default_note("all calls"))] = False,
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 20,
     clickhouse_url: StoreOption = None,
@@ -45,7 +54,11 @@ def calls(
     Example:
 
         llmsight calls --last 24h --service rag-app --limit 50
+
+    An experiment's calls: [bold]llmsight calls --environment llmsight-eval[/]
     """
+    from llmsight.queries.questions import EXPERIMENT_ENVIRONMENT
+
     seconds = parse_duration(last)
     with user_errors():
         client = query_client(make_settings(clickhouse_url=clickhouse_url))
@@ -55,12 +68,15 @@ def calls(
             "WHERE Timestamp >= now64(9) - toIntervalSecond(%(seconds)s) "
             "AND (%(service)s = '' OR ServiceName = %(service)s) "
             "AND (%(model)s = '' OR Model = %(model)s OR RequestModel = %(model)s) "
+            "AND if(%(environment)s = '', Environment != %(experiments)s, Environment = %(environment)s) "
             "AND (NOT %(errors)s OR IsError) "
             "ORDER BY Timestamp DESC LIMIT %(limit)s",
             parameters={
                 "seconds": seconds,
                 "service": service or "",
                 "model": model or "",
+                "environment": environment,
+                "experiments": EXPERIMENT_ENVIRONMENT,
                 "errors": errors,
                 "limit": limit,
             },

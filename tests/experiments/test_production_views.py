@@ -47,6 +47,17 @@ def test_report_leaves_experiments_out_unless_asked_for(experiment):
     assert asked["metrics"] == []
 
 
+def test_calls_lists_experiment_calls_only_when_asked_for(experiment):
+    def listed(*args: str) -> int:
+        result = runner.invoke(app, ["calls", "--last", "1h", "--limit", "100", *args], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return result.output.count("llmsight-eval / ")  # the run's service, beside each call's model
+
+    assert listed() == 0
+    assert "no LLM calls in the last 1h" in runner.invoke(app, ["calls", "--last", "1h"]).output
+    assert listed("--environment", EXPERIMENT_ENVIRONMENT) == experiment
+
+
 def test_serves_judge_does_not_sample_experiment_calls(experiment, store_url, store_client):
     from llmsight.evaluator.config import EvaluatorConfig
     from llmsight.evaluator.worker import run_once
