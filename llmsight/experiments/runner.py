@@ -99,6 +99,22 @@ def check_same_setup(previous: dict[str, Any] | None, spec: RunSpec) -> None:
         )
 
 
+def check_same_thresholds(scores: list[dict[str, Any]], spec: RunSpec) -> None:
+    """A resumed run judges its new rows with the thresholds its stored scores were judged with.
+
+    Otherwise one run's pass rate mixes two thresholds (the monitor file changed in between) and
+    a gate reads it as one."""
+    wanted = {m.name: m.threshold for m in spec.metrics}
+    for score in scores:
+        metric = score["metric"]
+        if score["status"] == "ok" and metric in wanted and abs(score["threshold"] - wanted[metric]) > 1e-9:
+            raise ExperimentError(
+                f"run {spec.name!r} judged {metric} with threshold {score['threshold']:g}, this command with "
+                f"{wanted[metric]:g} (has the monitor file changed?); finish it with the same threshold, "
+                "or use another --name"
+            )
+
+
 def _run_row(func: Any, row: DatasetRow, spec: RunSpec, telemetry: ExperimentTelemetry) -> tuple[str, str, str]:
     """Run the target on one row inside the row's span; returns (row id, row span id, error or "")."""
     started = time.perf_counter()
@@ -164,6 +180,8 @@ def run_experiment(
     outcome = RunOutcome(rows=len(spec.dataset))
     previous = lookup(conn.client, conn.database, "experiment_runs", experiment=spec.name, limit=1)
     check_same_setup(previous[0] if previous else None, spec)
+    if previous:
+        check_same_thresholds(_done_scores(conn, spec), spec)
     func = target.load_target(spec.target) if spec.target else None
     if func is not None:
         target.check_arguments(func, spec.dataset.rows)

@@ -234,3 +234,26 @@ def test_long_csv_cells_and_a_json_array_after_much_white_space_load(tmp_path):
     assert load_dataset(tmp_path / "long.csv").rows[0].context == (document,)
     (tmp_path / "spaced.json").write_text(" " * 200 + json.dumps([ONE_ROW]))
     assert [r.id for r in load_dataset(tmp_path / "spaced.json").rows] == ["pricing"]
+
+
+def test_a_run_resumed_with_another_threshold_is_refused_so_its_pass_rate_is_one_threshold(tmp_path, store_client):
+    def monitor_file(threshold: int) -> str:
+        path = tmp_path / f"llmsight-{threshold}.yaml"
+        path.write_text(
+            "monitors:\n  - name: q\n    signals:\n      quality:\n        metrics:\n"
+            f"          relevance: {{threshold: {threshold}}}\n"
+        )
+        return str(path)
+
+    path = dataset(tmp_path, ONE_ROW)
+    flags = ["--target", "worse_app:answer", "--metrics", "relevance"]
+    first = run(path, "th", *flags, "--config", monitor_file(4))
+    assert first.exit_code == 0, first.output
+    assert store_client.query(
+        "SELECT Threshold FROM experiment_evaluations FINAL WHERE Experiment = 'th'"
+    ).result_rows == [(4.0,)]
+    changed = run(path, "th", *flags, "--config", monitor_file(3))
+    assert changed.exit_code == 2, changed.output
+    said = " ".join(changed.output.split())
+    assert "run 'th' judged relevance with threshold 4, this command with 3" in said, said
+    assert run(path, "th", *flags, "--config", monitor_file(4)).exit_code == 0  # the same one finishes it
