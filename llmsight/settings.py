@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     )
     redact_attributes: str = Field("", description="Extra attribute keys to redact, comma-separated")
     ingest_tokens: str = Field("", description="Comma-separated bearer tokens; token=tenant binds a tenant")
+    experiment_tokens: str = Field(
+        "",
+        description="Comma-separated operator tokens that may also send experiment data (llmsight eval run); "
+        "with ingest tokens set, no other token's experiment runs, rows or scores are filed",
+    )
     query_token: str = Field(
         "",
         description="Token the CLI sends to serve's query endpoint [default: serve.json's, else an unbound one]",

@@ -148,7 +148,8 @@ def query_client(settings: Settings):  # -> clickhouse_connect Client
         if info and info.get("query_url"):
             from llmsight.collector.auth import TokenAuth
 
-            token = settings.query_token or info.get("query_token") or TokenAuth(settings.ingest_tokens).reader_token()
+            configured = TokenAuth(settings.ingest_tokens, settings.experiment_tokens)
+            token = settings.query_token or info.get("query_token") or configured.reader_token()
             return open_client(f"{info['query_url']}/{store.database}", compress=False, access_token=token)
     return open_client(store)
 

@@ -347,6 +347,16 @@ def _drop_invalid(groups: Any, problem: Any, window: Retention, describe: Any) -
     return kept, rejected, errors
 
 
+def resource_claims(request: Any, key: str) -> bool:
+    """Whether a resource of a traces or logs request sets ``key`` to anything but an empty string."""
+    groups = request.resource_spans if isinstance(request, ExportTraceServiceRequest) else request.resource_logs
+    for group in groups:
+        for kv in group.resource.attributes:
+            if kv.key == key and not (kv.value.WhichOneof("value") == "string_value" and not kv.value.string_value):
+                return True
+    return False
+
+
 def override_resources(request: Any, overrides: dict[str, str]) -> None:
     """Set ``overrides`` (a tenant's resource attributes) on every resource of a traces or logs request.
 

@@ -27,7 +27,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from llmsight.collector import otlp
-from llmsight.collector.auth import Principal
+from llmsight.collector.auth import EXPERIMENTS_ATTRIBUTE, ExperimentsNotAllowed, Principal
 from llmsight.collector.otlp import Rows, count_metric_points, log_rows, span_rows
 from llmsight.collector.spool import Spool, SpoolFull
 from llmsight.collector.telemetry import Telemetry
@@ -126,6 +126,8 @@ class Pipeline:
         request = PARSERS[signal](body, encoding, self.max_elements)
         if signal == "metrics":
             return _Decoded(count_metric_points(request), 0, [], None)
+        if not principal.experiments and otlp.resource_claims(request, EXPERIMENTS_ATTRIBUTE):
+            raise ExperimentsNotAllowed("this token may not send experiment data (see LLMSIGHT_EXPERIMENT_TOKENS)")
         kept, rejected, errors = VALIDATORS[signal](request, self.retention_days.get(signal, 0))
         if not kept:
             return _Decoded(kept, rejected, errors, None)

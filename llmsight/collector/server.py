@@ -71,12 +71,12 @@ class Collector:
         s = self.settings
         self.store = parse_store_url(s.clickhouse_url)
         self.telemetry = Telemetry()
-        self.auth = TokenAuth(s.ingest_tokens)
+        self.auth = TokenAuth(s.ingest_tokens, s.experiment_tokens)  # ValueError for the user
         # The query endpoint always asks for a token: the operator tokens configured, or this one,
         # which serve.json (mode 0600) hands to the CLI of the same user. So another user of the
         # machine cannot read what the store's 0700 directory keeps from them.
         self.query_token = secrets.token_urlsafe(24)
-        self.query_auth = TokenAuth(",".join(t for t in (s.ingest_tokens, self.query_token) if t))
+        self.query_auth = TokenAuth(",".join(t for t in (s.ingest_tokens, self.query_token) if t), s.experiment_tokens)
         self.retention_overrides = parse_retention_overrides(s.retention_per_table)  # ValueError for the user
         self.cors_allowed_origins = parse_origins(s.cors_allowed_origins)  # ValueError for the user too
         self.store_error = ""  # set while a ClickHouse server is unreachable since start

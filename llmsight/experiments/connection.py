@@ -12,6 +12,7 @@ to a collector, like the app's own telemetry; the store's views file it. The col
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,20 +43,35 @@ class Connection:
         return True
 
 
+HINTS = {
+    401: " (set LLMSIGHT_INGEST_TOKENS to its token)",
+    403: " (this token may not send experiment data: set LLMSIGHT_EXPERIMENT_TOKENS, here and on the collector)",
+}
+
+
 def check_collector(url: str, token: str | None) -> None:
-    """An empty OTLP/HTTP export to ``url``: the collector is there and takes this run's token, or a clear error."""
+    """An OTLP/HTTP export of no spans to ``url``, claiming experiment data as the run will: the collector is
+    there and takes this run's token for experiments, or a clear error before anything runs."""
     import urllib.error
     import urllib.request
 
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from llmsight.collector.auth import EXPERIMENTS_ATTRIBUTE
     from llmsight.experiments.runner import ExperimentError
 
+    claim = ExportTraceServiceRequest()
+    attribute = claim.resource_spans.add().resource.attributes.add()
+    attribute.key, attribute.value.string_value = EXPERIMENTS_ATTRIBUTE, "1"
     headers = {"Content-Type": "application/x-protobuf", **({"Authorization": f"Bearer {token}"} if token else {})}
-    request = urllib.request.Request(f"{url}/v1/traces", data=b"", headers=headers, method="POST")
+    request = urllib.request.Request(
+        f"{url}/v1/traces", data=claim.SerializeToString(), headers=headers, method="POST"
+    )
     try:
         with urllib.request.urlopen(request, timeout=10):
             return
     except urllib.error.HTTPError as exc:
-        why = f"answered HTTP {exc.code}" + (" (set LLMSIGHT_INGEST_TOKENS to its token)" if exc.code == 401 else "")
+        why = f"answered HTTP {exc.code}" + HINTS.get(exc.code, "")
     except (OSError, ValueError) as exc:
         why = f"cannot be reached ({getattr(exc, 'reason', exc)})"
     raise ExperimentError(f"the collector at {url} {why}; nothing was run")
@@ -69,7 +85,8 @@ def connect(settings: Settings, collector_url: str | None = None) -> Iterator[Co
     from llmsight.store.url import parse_store_url
 
     store = parse_store_url(settings.clickhouse_url)
-    token = TokenAuth(settings.ingest_tokens).reader_token()
+    configured = TokenAuth(settings.ingest_tokens, settings.experiment_tokens)
+    token = configured.experiment_token() or configured.reader_token()
     if collector_url:
         check_collector(collector_url.rstrip("/"), token)  # before any row runs, not after them all
         client = query_client(settings)  # the store, or the query endpoint of the serve that owns it
@@ -87,6 +104,7 @@ def connect(settings: Settings, collector_url: str | None = None) -> Iterator[Co
             "whose collector stops when it ends: wait for it, or give this run another store (--clickhouse-url)"
         )
     if serving and serving.get("http"):
+        check_collector(serving["http"], token)
         client = query_client(settings)
         try:
             yield Connection(
@@ -97,8 +115,12 @@ def connect(settings: Settings, collector_url: str | None = None) -> Iterator[Co
         return
     from llmsight.collector.server import Collector, free_port
 
+    own = ""
+    if configured.enabled and not configured.experiment_token():  # this run's collector takes this run's data
+        own = token = secrets.token_urlsafe(24)
     local = settings.model_copy(
         update={
+            "experiment_tokens": ",".join(t for t in (settings.experiment_tokens, own) if t),
             "host": "127.0.0.1",
             "http_port": free_port(),
             "grpc_port": free_port(),

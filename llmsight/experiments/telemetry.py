@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from llmsight.collector.auth import EXPERIMENTS_ATTRIBUTE
 from llmsight.evaluator.inputs import MAX_CONTEXT_CHARS, MAX_FIELD_CHARS
 from llmsight.instrumentation.exporting import DropCountingExporter
 from llmsight.queries.questions import EXPERIMENT_ENVIRONMENT
@@ -53,7 +54,9 @@ class ExperimentTelemetry:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         self.experiment = experiment
-        resource = Resource.create({"service.name": service_name, "deployment.environment.name": ENVIRONMENT})
+        resource = Resource.create(
+            {"service.name": service_name, "deployment.environment.name": ENVIRONMENT, EXPERIMENTS_ATTRIBUTE: "1"}
+        )  # the collector files experiment data only from a token allowed to send it (collector/auth.py)
         self.provider = TracerProvider(resource=resource)
         headers = {"authorization": f"Bearer {token}"} if token else None
         self.exporter = DropCountingExporter(

@@ -50,6 +50,14 @@ MIGRATIONS: dict[int, list[str]] = {
         "035_experiment_evaluations_mv.sql",
     ],
     14: ["036_call_screens_mv_drop.sql", "037_call_screens_mv.sql"],
+    15: [
+        "038_experiment_runs_mv_drop.sql",
+        "039_experiment_runs_mv.sql",
+        "040_experiment_rows_mv_drop.sql",
+        "041_experiment_rows_mv.sql",
+        "042_experiment_evaluations_mv_drop.sql",
+        "043_experiment_evaluations_mv.sql",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -110,6 +110,9 @@ def _chat(**attributes: str) -> dict[str, str]:
             **attributes}  # fmt: skip
 
 
+CLAIM = {"llmsight.experiments": "1"}  # experiment data from a sender allowed to send it (schema v15)
+
+
 def corpus() -> list[list[object]]:
     """Spans that put each text where each rule reads, and spans of every other kind the views read."""
     spans: list[dict[str, str]] = []
@@ -149,14 +152,16 @@ def corpus() -> list[list[object]]:
         _row(n + 5, {"llmsight.feedback.trace_id": "AB" * 16, "llmsight.feedback.span_id": "CD" * 8,
                      "llmsight.feedback.score": "1.5", "llmsight.feedback.thumbs": "up"}, SpanName="llmsight.feedback"),
         _row(n + 6, {"llmsight.experiment.name": "main", "llmsight.dataset.rows": "3",
-                     "llmsight.experiment.metrics": "relevance,,groundedness"}, SpanName="llmsight.experiment.run"),
+                     "llmsight.experiment.metrics": "relevance,,groundedness"}, SpanName="llmsight.experiment.run",
+             ResourceAttributes=CLAIM),
         _row(n + 7, {"llmsight.experiment.name": "main", "llmsight.dataset.row_id": "r1",
-                     "llmsight.experiment.answer": TEXTS[24]}, SpanName="llmsight.experiment.row"),
+                     "llmsight.experiment.answer": TEXTS[24]}, SpanName="llmsight.experiment.row",
+             ResourceAttributes=CLAIM),
         _row(n + 8, {"llmsight.experiment.name": "main", "gen_ai.evaluation.name": "relevance",
                      "gen_ai.evaluation.score.value": "4", "gen_ai.evaluation.score.label": "pass",
                      "llmsight.evaluation.judge_model": "j", "llmsight.evaluation.status": "ok",
                      "llmsight.evaluation.span_time_unix_nano": str(int(START.timestamp() * 1e9))},
-             SpanName="llmsight.evaluation"),
+             SpanName="llmsight.evaluation", ResourceAttributes=CLAIM),
         _row(n + 9, {"llmsight.experiment.name": "forged", "llmsight.dataset.row_id": "r1"},
              SpanName="llmsight.experiment.row", ResourceAttributes={"llmsight.tenant": "t1"}),
         _row(n + 10, _chat(**{"gen_ai.response.id": "chatcmpl-1"})),

@@ -226,6 +226,35 @@ def test_a_run_through_a_given_collector_and_one_that_refuses_it(tmp_path, colle
     assert store_client.query("SELECT count() FROM experiment_runs WHERE Experiment = 'refused'").result_rows == [(0,)]
 
 
+def test_an_app_token_is_refused_for_experiments_and_an_experiment_token_runs(
+    tmp_path, collector_factory, store_client, monkeypatch
+):
+    path = dataset(tmp_path, ONE_ROW)
+    collector = collector_factory(ingest_tokens="app-token", experiment_tokens="ci-token")
+    flags = ["--target", "worse_app:answer", "--metrics", "relevance", "--collector", collector.endpoints.http]
+    monkeypatch.setenv("LLMSIGHT_INGEST_TOKENS", "app-token")
+    refused = run(path, "app", *flags)
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.output.split())
+    assert "answered HTTP 403 (this token may not send experiment data: set LLMSIGHT_EXPERIMENT_TOKENS" in said, said
+    assert "nothing was run" in said
+    monkeypatch.setenv("LLMSIGHT_EXPERIMENT_TOKENS", "ci-token")
+    allowed = run(path, "ci", *flags)
+    assert allowed.exit_code == 0, allowed.output
+    assert store_client.query("SELECT Experiment FROM experiment_runs FINAL ORDER BY Experiment").result_rows == [
+        ("ci",)
+    ]
+
+
+def test_a_run_on_its_own_collector_needs_no_experiment_token(tmp_path, store_client, monkeypatch):
+    """Ingest tokens set for serve, none for experiments: the run's in-process collector takes the run's own."""
+    monkeypatch.setenv("LLMSIGHT_INGEST_TOKENS", "app-token,acme-token=acme")
+    result = run(dataset(tmp_path, ONE_ROW), "own", "--target", "worse_app:answer", "--metrics", "relevance")
+    assert result.exit_code == 0, result.output
+    assert "a collector in this process" in result.output
+    assert store_client.query("SELECT count() FROM experiment_evaluations FINAL").result_rows == [(1,)]
+
+
 def test_long_csv_cells_and_a_json_array_after_much_white_space_load(tmp_path):
     from llmsight.experiments.dataset import load_dataset
 

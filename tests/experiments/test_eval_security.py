@@ -1,11 +1,19 @@
 """As an attacker with an ingest token: experiment spans cannot overwrite production scores, a tenant-bound token
-(a page's or a tenant app's) cannot forge runs, rows or scores, and a report cannot carry markup into a PR."""
+(a page's or a tenant app's) or an app's token cannot forge runs, rows or scores (only an experiment token can send
+them), and a report cannot carry markup into a PR."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
 
+import grpc
+import httpx2 as httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+import llmsight.experiments.telemetry as experiment_telemetry
+from llmsight.collector.auth import EXPERIMENTS_ATTRIBUTE
 from llmsight.evaluator.judge import JudgeResult
 from llmsight.evaluator.metrics import METRICS
 from llmsight.evaluator.worker import eval_row, write_rows
@@ -21,6 +29,7 @@ def score(span_id: str, value: int) -> dict:
 
 
 def send(collector, token: str, experiment: str, span_id: str, value: int, service: str = "llmsight-eval") -> None:
+    """What ``llmsight eval run`` sends: a score span, and with an experiment name its run and a row."""
     telemetry = ExperimentTelemetry(collector.endpoints.http, token, service, experiment)
     try:
         telemetry.evaluation(TRACE, span_id, time.time_ns(), score(span_id, value))
@@ -37,7 +46,7 @@ def send(collector, token: str, experiment: str, span_id: str, value: int, servi
 def test_experiment_spans_cannot_overwrite_production_scores_nor_come_from_a_tenant_token(
     collector_factory, store_url, store_client
 ):
-    collector = collector_factory(ingest_tokens="op-token,acme-token=acme")
+    collector = collector_factory(ingest_tokens="app-token,acme-token=acme", experiment_tokens="op-token")
     db = parse_store_url(store_url).database
     production = {**score(PROD_SPAN, 5), "SpanTimestamp": dt.datetime.now(dt.timezone.utc)}
     write_rows(store_client, db, [production])  # what serve's evaluator wrote: a pass
@@ -46,7 +55,10 @@ def test_experiment_spans_cannot_overwrite_production_scores_nor_come_from_a_ten
     # the reviewer's attack: an experiment's score span aimed at the production call, with its service, judge and
     # prompt version (the key production's score is stored under)
     send(collector, "op-token", "anything", PROD_SPAN, 1, service="shop")
-    send(collector, "acme-token", "forged", ROW_SPAN, 1)  # a tenant-bound token: run, row and score
+    send(collector, "acme-token", "forged", ROW_SPAN, 1)  # a tenant-bound token: run, row and score (refused: 403)
+    with pytest.MonkeyPatch.context() as patch:  # an app's token, its spans not claiming to be experiment data
+        patch.setattr(experiment_telemetry, "EXPERIMENTS_ATTRIBUTE", "forger.unclaimed")
+        send(collector, "app-token", "forged-by-app", ROW_SPAN, 1)
     send(collector, "op-token", "real", ROW_SPAN, 2)  # an operator's experiment: stored
 
     assert store_client.query("SELECT SpanId, Score FROM evaluations FINAL").result_rows == [(PROD_SPAN, 5)]
@@ -58,9 +70,54 @@ def test_experiment_spans_cannot_overwrite_production_scores_nor_come_from_a_ten
         ("anything",), ("real",)
     ]
     rows = store_client.query("SELECT Experiment FROM experiment_rows FINAL ORDER BY Experiment").result_rows
-    assert rows == [("anything",), ("real",)]  # the tenant-bound token's run, row and score are filed nowhere
+    assert rows == [("anything",), ("real",)]  # the tenant-bound and app tokens' runs, rows and scores: nowhere
     spans = int(store_client.command("SELECT count() FROM otel_traces WHERE SpanName LIKE 'llmsight.%'"))
-    assert spans == 10  # every span was accepted and kept as telemetry; only the views refused to file them
+    # the tenant's 3 spans claimed experiment data and were refused; the app's 3 were kept as telemetry, unfiled
+    assert spans == 10
+
+
+def claimed_request() -> bytes:
+    """No spans, a resource claiming experiment data: what ``eval run`` checks a collector with."""
+    request = ExportTraceServiceRequest()
+    attribute = request.resource_spans.add().resource.attributes.add()
+    attribute.key, attribute.value.string_value = EXPERIMENTS_ATTRIBUTE, "1"
+    return request.SerializeToString()
+
+
+def test_only_an_experiment_token_may_claim_experiment_data_over_http_and_grpc(collector_factory):
+    collector = collector_factory(ingest_tokens="app-token,acme-token=acme,gw-token=*", experiment_tokens="ci-token")
+    body, headers = claimed_request(), {"Content-Type": "application/x-protobuf"}
+
+    def over_http(token: str) -> int:
+        answer = httpx.post(f"{collector.endpoints.http}/v1/traces", content=body,
+                            headers={**headers, "Authorization": f"Bearer {token}"})  # fmt: skip
+        if answer.status_code == 403:
+            assert "may not send experiment data" in answer.text, answer.text
+        return answer.status_code
+
+    def over_grpc(token: str) -> grpc.StatusCode:
+        with grpc.insecure_channel(collector.endpoints.grpc.removeprefix("http://")) as channel:
+            export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            try:
+                export(body, metadata=[("authorization", f"Bearer {token}")], timeout=10)
+            except grpc.RpcError as exc:
+                return exc.code()
+        return grpc.StatusCode.OK
+
+    assert [over_http(t) for t in ("app-token", "acme-token", "ci-token", "gw-token")] == [403, 403, 200, 200]
+    assert over_grpc("app-token") == grpc.StatusCode.PERMISSION_DENIED
+    assert over_grpc("ci-token") == grpc.StatusCode.OK
+    open_collector = collector_factory()  # no tokens at all: loopback use, everything passes as sent
+    assert httpx.post(f"{open_collector.endpoints.http}/v1/traces", content=body, headers=headers).status_code == 200
+
+
+def test_a_token_cannot_be_both_a_tenants_and_an_experiment_token():
+    from llmsight.collector.auth import TokenAuth
+
+    with pytest.raises(ValueError, match="operator"):
+        TokenAuth("t=acme", "t")
+    both = TokenAuth("op,other", "op")  # an operator token listed in both: it may send experiments
+    assert both.experiment_token() == "op" and both.check("Bearer other").experiments is False
 
 
 def test_markdown_cells_carry_no_markup():

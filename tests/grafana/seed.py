@@ -319,7 +319,8 @@ EXPERIMENTS = {"base": [5, 4, 4, 2], "candidate": [3, 2, 4, 1]}
 def _experiment_rows(data: Seed) -> list[list]:
     rng = random.Random(2024)
     rows = []
-    resource = {"deployment.environment.name": "llmsight-eval", "service.name": "llmsight-eval"}
+    resource = {"deployment.environment.name": "llmsight-eval", "service.name": "llmsight-eval",
+                "llmsight.experiments": "1"}  # as `llmsight eval run` sends it (see collector/auth.py)
 
     def span(at: datetime, trace: str, span_id: str, parent: str, name: str, attrs: dict, duration: int = 0) -> list:
         return [at, trace, span_id, parent, name, "Internal", "llmsight-eval", resource, "llmsight.experiments",

@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from llmsight.collector import otlp
-from llmsight.collector.auth import Principal, TokenAuth
+from llmsight.collector.auth import ExperimentsNotAllowed, Principal, TokenAuth
 from llmsight.collector.pipeline import IngestResult, Pipeline, QueueFull, SpoolFull
 
 
@@ -61,6 +61,9 @@ class OTLPServices:
         except otlp.OTLPDecodeError as exc:
             telemetry.add("llmsight_rejected_requests_total")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except ExperimentsNotAllowed as exc:
+            telemetry.add("llmsight_rejected_requests_total")
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         except QueueFull:
             telemetry.add("llmsight_rejected_requests_total")
             telemetry.add("llmsight_throttled_requests_total")

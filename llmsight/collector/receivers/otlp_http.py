@@ -25,7 +25,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from llmsight.collector import otlp
-from llmsight.collector.auth import TokenAuth
+from llmsight.collector.auth import ExperimentsNotAllowed, TokenAuth
 from llmsight.collector.pipeline import Admission, IngestResult, Pipeline, QueueFull, SpoolFull
 from llmsight.collector.receivers.cors import cors_middleware
 
@@ -149,6 +149,8 @@ def build_http_app(
                     raise HTTPError(429, "collector is busy, retry later", retry_after=1) from None
                 except otlp.OTLPDecodeError as exc:
                     raise HTTPError(400, str(exc)) from None
+                except ExperimentsNotAllowed as exc:
+                    raise HTTPError(403, str(exc)) from None
                 except SpoolFull:
                     raise HTTPError(
                         503, "spool full: storage is behind or unavailable, retry later", retry_after=2
