@@ -40,6 +40,11 @@ def fast_spans_from_env() -> bool:
     return os.environ.get("LLMSIGHT_FAST_SPANS", "").strip().lower() not in ("0", "false", "no", "off")
 
 
+def flush_on_sigterm_from_env() -> bool:
+    """``LLMSIGHT_FLUSH_ON_SIGTERM=false`` leaves SIGTERM alone (see shutdown.py)."""
+    return os.environ.get("LLMSIGHT_FLUSH_ON_SIGTERM", "").strip().lower() not in ("0", "false", "no", "off")
+
+
 @dataclass
 class Settings:
     """What the wrappers need on the hot path, precomputed at ``instrument()`` time."""

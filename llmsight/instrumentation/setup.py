@@ -23,6 +23,7 @@ from llmsight.instrumentation.exporting import (
     resolve_headers,
 )
 from llmsight.instrumentation.redaction import make_redactor
+from llmsight.instrumentation.shutdown import flush_on_sigterm
 
 try:  # relies on SDK internals; an SDK where they moved simply gets the ordinary spans
     from llmsight.instrumentation.deferred_spans import DeferredSpanFactory
@@ -99,6 +100,8 @@ def _provider_in_use(
     if _own_provider is None:
         _own_provider, _own_exporter = build_provider(service_name, endpoint, headers, ingest_token, protocol)
         otel_trace.set_tracer_provider(_own_provider)
+        if config.flush_on_sigterm_from_env():
+            flush_on_sigterm(_own_provider)
     return _own_provider
 
 
