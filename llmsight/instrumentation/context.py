@@ -23,7 +23,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from llmsight.instrumentation import attributes as A
 from llmsight.instrumentation import config
-from llmsight.instrumentation.messages import normalize_documents, to_json
+from llmsight.instrumentation.message_json import to_json
+from llmsight.instrumentation.messages import normalize_documents
 from llmsight.instrumentation.safety import report_internal_error
 
 F = TypeVar("F", bound=Callable[..., Any])

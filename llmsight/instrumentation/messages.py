@@ -1,4 +1,5 @@
-"""Conversion of OpenAI request and response shapes into the GenAI semantic-convention message JSON.
+"""Conversion of OpenAI Chat Completions, Completions and Embeddings shapes (and retrieved documents) into
+GenAI semantic-convention message dicts, plus the part builders the other API conversions share.
 
 Reads dict keys and pydantic attributes directly (never ``model_dump``) because this runs on every
 call and pydantic serialisation would cost more than the rest of the instrumentation together.
@@ -16,15 +17,6 @@ Message = dict[str, Any]
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 _decode = json.loads
-_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
-
-# Prefixes of the common case (a plain-text message) so it is written as text, not built as dicts.
-_TEXT_PREFIX = {
-    role: '{"role":"' + role + '","parts":[{"type":"text","content":'
-    for role in ("system", "user", "assistant", "developer")
-}
-
-TRUNCATION_MARKER = "…[truncated by llmsight]"
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -167,58 +159,6 @@ def chat_input_messages(messages: Iterable[Any], redact: Redact) -> list[Message
     return out
 
 
-def chat_input_json(messages: Iterable[Any], redact: Redact, max_length: int) -> str:
-    """``chat_input_messages`` serialised; plain-text dict messages take a string-building fast path."""
-    pieces: list[str] = []
-    for msg in messages:
-        if type(msg) is dict and len(msg) == 2:
-            content = msg.get("content")
-            prefix = _TEXT_PREFIX.get(msg.get("role"))  # type: ignore[arg-type]
-            if prefix is not None and type(content) is str:
-                if redact is not None:
-                    content = redact(content)
-                pieces.append(prefix + _encode_str(content) + "}]}")
-                continue
-        pieces.append(_encode(chat_input_messages((msg,), redact)[0]))
-    text = "[" + ",".join(pieces) + "]"
-    if len(text) <= max_length:
-        return text
-    return _truncate(_decode(text), text, max_length)
-
-
-def chat_output_json(choices: Iterable[Any], redact: Redact, max_length: int) -> str:
-    """``chat_output_messages`` serialised, with the same fast path for plain-text answers."""
-    pieces: list[str] = []
-    for choice in choices:
-        message = choice.message
-        if not hasattr(message, "content"):  # a non-conforming server; record the finish reason only
-            pieces.append(_encode({"role": "assistant", "parts": [], "finish_reason": choice.finish_reason or ""}))
-            continue
-        content = message.content
-        if (
-            type(content) is str
-            and not message.tool_calls
-            and not getattr(message, "refusal", None)
-            and not getattr(message, "function_call", None)
-        ):
-            if redact is not None:
-                content = redact(content)
-            reason = choice.finish_reason
-            pieces.append(
-                '{"role":"assistant","parts":[{"type":"text","content":'
-                + _encode_str(content)
-                + '}],"finish_reason":'
-                + _encode_str(reason if type(reason) is str else "")
-                + "}"
-            )
-        else:
-            pieces.append(_encode(chat_output_messages((choice,), redact)[0]))
-    text = "[" + ",".join(pieces) + "]"
-    if len(text) <= max_length:
-        return text
-    return _truncate(_decode(text), text, max_length)
-
-
 def chat_output_messages(choices: Iterable[Any], redact: Redact) -> list[Message]:
     """``ChatCompletion.choices`` as convention output messages."""
     out: list[Message] = []
@@ -251,127 +191,6 @@ def chat_output_messages(choices: Iterable[Any], redact: Redact) -> list[Message
     return out
 
 
-def responses_input_messages(input_value: Any, redact: Redact) -> list[Message]:
-    """Responses API ``input=``: a string or a list of items (messages, tool calls, tool outputs)."""
-    if input_value is None:
-        return []
-    if isinstance(input_value, str):
-        return [{"role": "user", "parts": [_text(input_value, redact)]}]
-    out: list[Message] = []
-    for item in input_value:
-        kind = _get(item, "type")
-        role = _get(item, "role")
-        if kind == "function_call" or kind == "custom_tool_call":
-            arguments = _get(item, "arguments") if kind == "function_call" else _get(item, "input")
-            out.append(
-                {
-                    "role": "assistant",
-                    "parts": [
-                        {
-                            "type": "tool_call",
-                            "id": _get(item, "call_id"),
-                            "name": _get(item, "name"),
-                            "arguments": _arguments(arguments, redact),
-                        }
-                    ],
-                }
-            )
-        elif kind == "function_call_output" or kind == "custom_tool_call_output":
-            response = _flatten_text(_get(item, "output"))
-            if redact is not None and isinstance(response, str):
-                response = redact(response)
-            out.append(
-                {
-                    "role": "tool",
-                    "parts": [{"type": "tool_call_response", "id": _get(item, "call_id"), "response": response}],
-                }
-            )
-        elif kind == "reasoning":
-            out.append({"role": "assistant", "parts": [_reasoning_part(item, redact)]})
-        elif role is not None:
-            out.append({"role": role, "parts": _content_parts(_get(item, "content"), redact)})
-        else:
-            out.append({"role": "user", "parts": [{"type": str(kind)}]})
-    return out
-
-
-def _reasoning_part(item: Any, redact: Redact) -> Part:
-    summary = _get(item, "summary") or []
-    text = "\n".join(_get(s, "text") or "" for s in summary)
-    return {"type": "reasoning", "content": redact(text) if redact is not None else text}
-
-
-def system_instructions(instructions: Any, redact: Redact) -> list[Part] | None:
-    """Responses API ``instructions=`` (given apart from the history, so it goes to its own attribute)."""
-    if not instructions:
-        return None
-    if isinstance(instructions, str):
-        return [_text(instructions, redact)]
-    parts: list[Part] = []
-    for msg in responses_input_messages(instructions, redact):
-        parts.extend(msg["parts"])
-    return parts
-
-
-_INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
-
-
-def responses_finish_reason(response: Any, has_tool_call: bool) -> str:
-    status = getattr(response, "status", None)
-    if status == "incomplete":
-        details = getattr(response, "incomplete_details", None)
-        reason = getattr(details, "reason", None) if details is not None else None
-        return _INCOMPLETE_REASONS.get(reason or "", reason or "incomplete")
-    if status == "failed":
-        return "error"
-    return "tool_call" if has_tool_call else "stop"
-
-
-def output_items(response: Any) -> list[Any]:
-    """``Response.output`` items that are objects. The client does not validate responses, so the field
-    is ``None`` when the body lacks it and keeps the raw JSON value (str, dict) when it is mistyped."""
-    output = getattr(response, "output", None)
-    if type(output) is not list:
-        return []
-    return [item for item in output if hasattr(item, "type")]
-
-
-def responses_output_messages(response: Any, redact: Redact) -> tuple[list[Message], str]:
-    """``Response.output`` items folded into one assistant message, plus its finish reason."""
-    parts: list[Part] = []
-    has_tool_call = False
-    for item in output_items(response):
-        kind = item.type
-        if kind == "message":
-            parts.extend(_content_parts(item.content, redact))
-        elif kind == "function_call":
-            has_tool_call = True
-            parts.append(
-                {
-                    "type": "tool_call",
-                    "id": item.call_id,
-                    "name": item.name,
-                    "arguments": _arguments(item.arguments, redact),
-                }
-            )
-        elif kind == "custom_tool_call":
-            has_tool_call = True
-            parts.append(
-                {
-                    "type": "tool_call",
-                    "id": item.call_id,
-                    "name": item.name,
-                    "arguments": _arguments(item.input, redact),
-                }
-            )
-        elif kind == "reasoning":
-            parts.append(_reasoning_part(item, redact))
-        else:
-            parts.append({"type": "tool_call", "id": getattr(item, "id", None), "name": kind})
-    reason = responses_finish_reason(response, has_tool_call)
-    return [{"role": "assistant", "parts": parts, "finish_reason": reason}], reason
-
-
 def completion_input_messages(prompt: Any, redact: Redact) -> list[Message]:
     """Legacy Completions ``prompt=``: one user message; token-id prompts are recorded as their length."""
     if isinstance(prompt, str):
@@ -398,38 +217,6 @@ def completion_output_messages(choices: Iterable[Any], redact: Redact) -> list[M
         {"role": "assistant", "parts": [_text(c.text or "", redact)], "finish_reason": c.finish_reason or ""}
         for c in choices
     ]
-
-
-def to_json(value: Any, max_length: int) -> str:
-    """Serialise once; only an oversized value pays for truncation, and the result stays valid JSON."""
-    text = _encode(value)
-    if len(text) <= max_length:
-        return text
-    return _truncate(value, text, max_length)
-
-
-def _shrink(value: Any, budget: int) -> Any:
-    if isinstance(value, str):
-        if len(value) > budget:
-            return value[:budget] + TRUNCATION_MARKER
-        return value
-    if isinstance(value, dict):
-        return {k: _shrink(v, budget) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_shrink(v, budget) for v in value]
-    return value
-
-
-def _truncate(value: Any, text: str, max_length: int) -> str:
-    # Shrink every long string to an equal share first, so the structure (roles, ids) survives.
-    budget = max(16, max_length // 4)
-    for _ in range(6):
-        shrunk = _encode(_shrink(value, budget))
-        if len(shrunk) <= max_length:
-            return shrunk
-        budget //= 2
-    keep = max(0, max_length - len(TRUNCATION_MARKER))
-    return text[:keep] + TRUNCATION_MARKER
 
 
 def normalize_documents(documents: Iterable[Any]) -> list[Any]:

@@ -14,7 +14,9 @@ from openai._models import BaseModel
 from openai._types import NotGiven, Omit
 
 from llmsight.instrumentation import attributes as A
+from llmsight.instrumentation import message_json as MJ
 from llmsight.instrumentation import messages as M
+from llmsight.instrumentation import responses_messages as RM
 from llmsight.instrumentation.safety import report_internal_error
 from llmsight.instrumentation.spans import Invocation, chat_usage, responses_usage
 
@@ -110,7 +112,7 @@ def chat_request(
     if inv_capture:
         messages = kwargs.get("messages")
         if messages is not None:
-            attrs[A.INPUT_MESSAGES] = M.chat_input_json(messages, redact, max_length)
+            attrs[A.INPUT_MESSAGES] = MJ.chat_input_json(messages, redact, max_length)
 
 
 def responses_request(
@@ -125,12 +127,12 @@ def responses_request(
     if inv_capture:
         input_value = kwargs.get("input")
         if given(input_value):
-            attrs[A.INPUT_MESSAGES] = M.to_json(M.responses_input_messages(input_value, redact), max_length)
+            attrs[A.INPUT_MESSAGES] = MJ.to_json(RM.responses_input_messages(input_value, redact), max_length)
         instructions = kwargs.get("instructions")
         if given(instructions):
-            parts = M.system_instructions(instructions, redact)
+            parts = RM.system_instructions(instructions, redact)
             if parts:
-                attrs[A.SYSTEM_INSTRUCTIONS] = M.to_json(parts, max_length)
+                attrs[A.SYSTEM_INSTRUCTIONS] = MJ.to_json(parts, max_length)
 
 
 def completion_request(
@@ -139,7 +141,7 @@ def completion_request(
     if inv_capture:
         prompt = kwargs.get("prompt")
         if given(prompt):
-            attrs[A.INPUT_MESSAGES] = M.to_json(M.completion_input_messages(prompt, redact), max_length)
+            attrs[A.INPUT_MESSAGES] = MJ.to_json(M.completion_input_messages(prompt, redact), max_length)
 
 
 def embeddings_request(
@@ -154,7 +156,7 @@ def embeddings_request(
     if inv_capture:
         input_value = kwargs.get("input")
         if given(input_value):
-            attrs[A.INPUT_MESSAGES] = M.to_json(M.embeddings_input_messages(input_value, redact), max_length)
+            attrs[A.INPUT_MESSAGES] = MJ.to_json(M.embeddings_input_messages(input_value, redact), max_length)
 
 
 # --- response side ---------------------------------------------------------------------------------
@@ -204,19 +206,19 @@ def chat_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]
     choices = _models(raw_choices)
     out[A.FINISH_REASONS] = _finish_reasons(choices)
     if inv.capture:
-        out[A.OUTPUT_MESSAGES] = M.chat_output_json(choices, inv.redact, inv.max_length)
+        out[A.OUTPUT_MESSAGES] = MJ.chat_output_json(choices, inv.redact, inv.max_length)
 
 
 def responses_response_attributes(inv: Invocation, response: Any, out: dict[str, Any]) -> None:
     _id_and_model(response, out)
     responses_usage(_usage(response), out)
     if inv.capture:
-        output, reason = M.responses_output_messages(response, inv.redact)
-        out[A.OUTPUT_MESSAGES] = M.to_json(output, inv.max_length)
+        output, reason = RM.responses_output_messages(response, inv.redact)
+        out[A.OUTPUT_MESSAGES] = MJ.to_json(output, inv.max_length)
     else:
-        kinds = (getattr(item, "type", None) for item in M.output_items(response))
+        kinds = (getattr(item, "type", None) for item in RM.output_items(response))
         has_tool = any(kind in ("function_call", "custom_tool_call") for kind in kinds)
-        reason = M.responses_finish_reason(response, has_tool)
+        reason = RM.responses_finish_reason(response, has_tool)
     out[A.FINISH_REASONS] = (str(reason),)
 
 
@@ -229,7 +231,7 @@ def completion_response_attributes(inv: Invocation, response: Any, out: dict[str
     choices = _models(raw_choices)
     out[A.FINISH_REASONS] = _finish_reasons(choices)
     if inv.capture:
-        out[A.OUTPUT_MESSAGES] = M.to_json(M.completion_output_messages(choices, inv.redact), inv.max_length)
+        out[A.OUTPUT_MESSAGES] = MJ.to_json(M.completion_output_messages(choices, inv.redact), inv.max_length)
 
 
 def embeddings_response_facts(response: Any) -> tuple[dict[str, Any], int | None]:

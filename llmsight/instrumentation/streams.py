@@ -14,6 +14,7 @@ from typing import Any
 import wrapt
 
 from llmsight.instrumentation import attributes as A
+from llmsight.instrumentation import message_json as MJ
 from llmsight.instrumentation import messages as M
 from llmsight.instrumentation.safety import report_internal_error
 from llmsight.instrumentation.spans import Invocation, chat_usage
@@ -168,7 +169,7 @@ class ChatAccumulator:
                         }
                     )
                 output.append({"role": "assistant", "parts": parts, "finish_reason": self.finish.get(i, "")})
-            out[A.OUTPUT_MESSAGES] = M.to_json(output, inv.max_length)
+            out[A.OUTPUT_MESSAGES] = MJ.to_json(output, inv.max_length)
         return out
 
 
@@ -221,7 +222,7 @@ class ResponsesAccumulator:
             if inv.redact is not None:
                 text = inv.redact(text)
             message = {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": ""}
-            out[A.OUTPUT_MESSAGES] = M.to_json([message], inv.max_length)
+            out[A.OUTPUT_MESSAGES] = MJ.to_json([message], inv.max_length)
         return out
 
 

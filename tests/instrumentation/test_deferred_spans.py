@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import llmsight
-from llmsight.instrumentation import config, deferred_spans, messages, safety, setup
+from llmsight.instrumentation import config, deferred_spans, message_json, safety, setup
 
 from .helpers import attr_json
 from .own_pipeline import own_pipeline
@@ -106,7 +106,7 @@ def test_a_failure_while_building_is_logged_once_and_the_span_still_goes(fake, m
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("llmsight bug")
 
-    monkeypatch.setattr(messages, "chat_output_json", broken)
+    monkeypatch.setattr(message_json, "chat_output_json", broken)
     monkeypatch.setattr(safety, "_reported", set())
     with own_pipeline(monkeypatch, deferred=True) as pipeline:
         client = openai.OpenAI(base_url=fake.base_url, api_key="k", max_retries=0)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from llmsight.instrumentation import message_json as MJ
 from llmsight.instrumentation import messages as M
 from llmsight.instrumentation.redaction import builtin_redactor, make_redactor
 
@@ -15,7 +16,7 @@ def test_fast_path_matches_the_general_conversion():
             {"role": "user", "content": "hi", "name": "bob"},
             {"role": "developer", "content": "dev"},
             {"role": "assistant", "content": [{"type": "text", "text": "part"}]}]
-    assert json.loads(M.chat_input_json(msgs, None, 10_000)) == M.chat_input_messages(msgs, None)
+    assert json.loads(MJ.chat_input_json(msgs, None, 10_000)) == M.chat_input_messages(msgs, None)
     assert M.chat_input_messages(msgs, None)[1]["name"] == "bob"
 
 
@@ -23,7 +24,7 @@ def test_pydantic_messages_are_read_without_dumping():
     from openai.types.chat import ChatCompletionMessage
 
     previous = ChatCompletionMessage(role="assistant", content="earlier answer")
-    out = json.loads(M.chat_input_json([previous, {"role": "user", "content": "and now?"}], None, 10_000))
+    out = json.loads(MJ.chat_input_json([previous, {"role": "user", "content": "and now?"}], None, 10_000))
     assert out[0] == {"role": "assistant", "parts": [{"type": "text", "content": "earlier answer"}]}
 
 
@@ -35,16 +36,16 @@ def test_unparseable_tool_arguments_stay_text():
 def test_truncation_keeps_structure_and_json():
     value = [{"role": "user", "parts": [{"type": "text", "content": "a" * 10_000}]},
              {"role": "assistant", "parts": [{"type": "text", "content": "b" * 10_000}]}]
-    text = M.to_json(value, 1_000)
+    text = MJ.to_json(value, 1_000)
     assert len(text) <= 1_000
     parsed = json.loads(text)
     assert [m["role"] for m in parsed] == ["user", "assistant"]
-    assert parsed[0]["parts"][0]["content"].endswith(M.TRUNCATION_MARKER)
+    assert parsed[0]["parts"][0]["content"].endswith(MJ.TRUNCATION_MARKER)
 
 
 def test_truncation_of_many_small_strings_falls_back_to_a_hard_cut():
-    text = M.to_json(["x"] * 5_000, 200)
-    assert len(text) <= 200 and text.endswith(M.TRUNCATION_MARKER)
+    text = MJ.to_json(["x"] * 5_000, 200)
+    assert len(text) <= 200 and text.endswith(MJ.TRUNCATION_MARKER)
 
 
 def test_documents_are_normalised():

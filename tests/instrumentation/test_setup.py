@@ -23,7 +23,7 @@ from openai.resources.chat.completions.completions import Completions
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 import llmsight
-from llmsight.instrumentation import exporting, messages, openai_wrappers, safety
+from llmsight.instrumentation import exporting, message_json, openai_wrappers, safety
 from llmsight.instrumentation.instrumentor import LLMSightInstrumentor
 
 from .helpers import attr_json, llm_spans, only_span
@@ -90,7 +90,7 @@ def test_size_cap_truncates_with_marker_and_keeps_json(provider, exporter, clien
     raw = span.attributes["gen_ai.input.messages"]
     assert len(raw) <= 500
     content = json.loads(raw)[0]["parts"][0]["content"]
-    assert content.endswith(messages.TRUNCATION_MARKER)
+    assert content.endswith(message_json.TRUNCATION_MARKER)
     assert attr_json(span, "gen_ai.output.messages")  # the span itself is kept, output still there
 
 
@@ -125,8 +125,8 @@ def test_a_bug_in_llmsight_never_reaches_the_app(provider, exporter, client, fak
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("llmsight bug")
 
-    monkeypatch.setattr(messages, "chat_input_json", broken)
-    monkeypatch.setattr(messages, "chat_output_json", broken)
+    monkeypatch.setattr(message_json, "chat_input_json", broken)
+    monkeypatch.setattr(message_json, "chat_output_json", broken)
     monkeypatch.setattr(safety, "_reported", set())
     llmsight.instrument(tracer_provider=provider)
     try:
@@ -145,7 +145,7 @@ def test_a_bug_while_recording_the_response_still_ends_the_span(provider, export
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("llmsight bug")
 
-    monkeypatch.setattr(messages, "chat_output_json", broken)
+    monkeypatch.setattr(message_json, "chat_output_json", broken)
     llmsight.instrument(tracer_provider=provider)
     try:
         result = client.chat.completions.create(model="m", messages=MESSAGES)
