@@ -133,7 +133,7 @@ def main() -> None:
     from llmsight.collector.exporters.batches import merge
     from llmsight.collector.exporters.clickhouse import DEDUPLICATE_VIEWS
     from llmsight.collector.exporters.otlp_insert import SqlTraceInsert
-    from llmsight.collector.otlp import span_rows
+    from llmsight.collector.otlp_rows import span_rows
     from llmsight.settings import Settings
     from llmsight.store.client import open_client
     from llmsight.store.schema import init_schema

@@ -36,7 +36,7 @@ from ingest import build_bodies  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
 
 from llmsight.collector.exporters.clickhouse import merge  # noqa: E402
-from llmsight.collector.otlp import TRACE_COLUMNS, span_rows  # noqa: E402
+from llmsight.collector.otlp_rows import TRACE_COLUMNS, span_rows  # noqa: E402
 from llmsight.store import schema  # noqa: E402
 from llmsight.store.client import open_client  # noqa: E402
 from llmsight.store.url import parse_store_url  # noqa: E402

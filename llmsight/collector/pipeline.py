@@ -28,7 +28,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from llmsight.collector import otlp
 from llmsight.collector.auth import EXPERIMENTS_ATTRIBUTE, ExperimentsNotAllowed, Principal
-from llmsight.collector.otlp import Rows, count_metric_points, log_rows, span_rows
+from llmsight.collector.otlp import count_metric_points
+from llmsight.collector.otlp_rows import Rows, log_rows, span_rows
 from llmsight.collector.spool import Spool, SpoolFull
 from llmsight.collector.telemetry import Telemetry
 

@@ -7,7 +7,7 @@ import datetime as dt
 import os
 from collections.abc import Sequence
 
-from llmsight.collector.otlp import TRACE_COLUMNS
+from llmsight.collector.otlp_rows import TRACE_COLUMNS
 
 Event = tuple[str, dict[str, str]] | tuple[str, dict[str, str], float]  # name, attributes[, seconds after start]
 

@@ -119,7 +119,7 @@ def test_a_replayed_batch_is_stored_once_in_the_tables_and_their_views(collector
     """After a crash the exporter inserts its last batch again with the same token; if it had landed,
     otel_traces drops it, and so must the views (llm_calls counted it twice before schema v4)."""
     from llmsight.collector.exporters.clickhouse import DEDUPLICATE_VIEWS
-    from llmsight.collector.otlp import span_rows
+    from llmsight.collector.otlp_rows import span_rows
 
     rows = span_rows(chat_span_request(7, service="replayed"))
     for _ in range(3):

@@ -139,7 +139,7 @@ def test_cost_is_computed_in_sql_from_genai_prices(collector, store_client, stor
 
 def test_price_resolution_can_look_at_recent_calls_only(collector, store_client, store_url):
 
-    from llmsight.collector.otlp import span_rows
+    from llmsight.collector.otlp_rows import span_rows
     from llmsight.store.prices import resolve_prices
     from llmsight.store.url import parse_store_url
     from tests.collector.otlp_bodies import chat_span_request

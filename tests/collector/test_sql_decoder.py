@@ -21,7 +21,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from llmsight.collector.exporters.batches import python_rows
 from llmsight.collector.exporters.clickhouse import DEDUPLICATE_VIEWS
 from llmsight.collector.exporters.otlp_insert import NeedsPricing, NeedsPython, SqlTraceInsert
-from llmsight.collector.otlp import format_double
+from llmsight.collector.otlp_values import format_double
 from llmsight.collector.pipeline import SpooledRecord
 from llmsight.store.client import open_client
 from llmsight.store.schema import init_schema

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from llmsight.collector.otlp import TRACE_COLUMNS, span_rows
+from llmsight.collector.otlp_rows import TRACE_COLUMNS, span_rows
 from tests.collector.view_pair import assert_same, copy_spans, old_and_new
 
 START = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # inside the TTL

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmsight.collector.otlp import Rows
+from llmsight.collector.otlp_rows import Rows
 from llmsight.collector.pipeline import Processor, SpooledRecord, decode_body, load_record
 from llmsight.collector.spool import Record
 

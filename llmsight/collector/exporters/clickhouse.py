@@ -28,7 +28,7 @@ from llmsight.collector.exporters.batches import TRACES, Batch, merge, python_ro
 from llmsight.collector.exporters.failures import DEDUPLICATE_VIEWS, RejectedBatch, clickhouse_code, transient
 from llmsight.collector.exporters.otlp_insert import NeedsPricing, NeedsPython, SqlTraceInsert, Unsupported
 from llmsight.collector.exporters.pacing import Pacer
-from llmsight.collector.otlp import Rows
+from llmsight.collector.otlp_rows import Rows
 from llmsight.collector.pipeline import Processor, SpooledRecord
 from llmsight.collector.spool import Position, Record, Spool
 from llmsight.collector.telemetry import Telemetry

@@ -3,7 +3,7 @@
 ClickHouse's ``Protobuf`` input format reads length-delimited ``ExportTraceServiceRequest``
 messages with the schema in ``otlp_traces.proto`` (a subset of OTLP: the fields otel_traces
 keeps). One request is one input row; ``ARRAY JOIN`` turns it into one row per span, and the
-expressions below write every column exactly as ``llmsight.collector.otlp.span_rows`` does, so
+expressions below write every column exactly as ``llmsight.collector.otlp_rows.span_rows`` does, so
 both paths store the same rows (tests/collector/test_sql_decoder.py compares them).
 
 AnyValue is recursive, ClickHouse types are not: the schema reads arrays and key-value lists of
@@ -24,7 +24,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from llmsight.collector.otlp import MAX_TIMESTAMP_NS, SPAN_KINDS, STATUS_CODES
+from llmsight.collector.otlp import MAX_TIMESTAMP_NS
+from llmsight.collector.otlp_rows import SPAN_KINDS, STATUS_CODES
 from llmsight.collector.processors.pricing import MODEL_KEYS, PROVIDER_KEYS
 
 NEEDS_PYTHON = "LLMSIGHT_NEEDS_PYTHON_DECODER"

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from llmsight.collector.otlp import Rows
+from llmsight.collector.otlp_rows import Rows
 
 log = logging.getLogger("llmsight.collector")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from llmsight.collector.otlp import Rows
+from llmsight.collector.otlp_rows import Rows
 from llmsight.collector.telemetry import Telemetry
 
 BUILT_IN: dict[str, str] = {
