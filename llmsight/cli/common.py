@@ -53,6 +53,15 @@ ServiceOption = Annotated[
 ModelOption = Annotated[
     str, typer.Option("--model", help="Only calls to this model." + default_note("all"), show_default=False)
 ]
+EnvironmentOption = Annotated[
+    str,
+    typer.Option(
+        "--environment",
+        help="Only this deployment environment; llmsight-eval shows experiments (llmsight eval run)."
+        + default_note("all but llmsight-eval"),
+        show_default=False,
+    ),
+]
 ConfigOption = Annotated[
     str | None,
     typer.Option(

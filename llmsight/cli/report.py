@@ -15,11 +15,11 @@ from rich import box
 from rich.table import Table
 
 from llmsight.cli.common import (
+    EnvironmentOption,
     ModelOption,
     ServiceOption,
     StoreOption,
     console,
-    default_note,
     fail,
     make_settings,
     query_client,
@@ -109,15 +109,7 @@ def report(
     last: Annotated[str, typer.Option("--last", help="Window to report on: 1h, 24h, 7d.")] = "24h",
     service: ServiceOption = "",
     model: ModelOption = "",
-    environment: Annotated[
-        str,
-        typer.Option(
-            "--environment",
-            help="Only this deployment environment; llmsight-eval shows experiments (llmsight eval run)."
-            + default_note("all but llmsight-eval"),
-            show_default=False,
-        ),
-    ] = "",
+    environment: EnvironmentOption = "",
     worst: Annotated[int, typer.Option("--worst", min=0, help="Worst samples shown per metric.")] = 3,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     clickhouse_url: StoreOption = None,

@@ -13,6 +13,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from llmsight.cli.common import (
+    EnvironmentOption,
     StoreOption,
     console,
     default_note,
@@ -36,15 +37,7 @@ def calls(
             help="Only this model (request or response model)." + default_note("all models"), show_default=False
         ),
     ] = None,
-    environment: Annotated[
-        str,
-        typer.Option(
-            "--environment",
-            help="Only this deployment environment; llmsight-eval shows experiments (llmsight eval run)."
-            + default_note("all but llmsight-eval"),
-            show_default=False,
-        ),
-    ] = "",
+    environment: EnvironmentOption = "",
     errors: Annotated[bool, typer.Option("--errors", help="Only failed calls." + default_note("all calls"))] = False,
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 20,
     clickhouse_url: StoreOption = None,
