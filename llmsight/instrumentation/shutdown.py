@@ -36,12 +36,20 @@ def flush_on_sigterm(provider: Any) -> bool:
 
 
 def _flushing_handler(provider: Any) -> Any:
-    def handle(signum: int, frame: object) -> None:
-        signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM while flushing ends the process at once
+    def flush() -> None:
         try:
             provider.force_flush(int(FLUSH_TIMEOUT_S * 1000))
         except Exception:  # telemetry must not change how the app dies
             logger.debug("llmsight: flush on SIGTERM failed", exc_info=True)
+
+    def handle(signum: int, frame: object) -> None:
+        signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM while flushing ends the process at once
+        # On a thread, waited for at most FLUSH_TIMEOUT_S: the SDK's force_flush ignores its timeout
+        # (it exports in the caller, a dead collector costs the exporter's own timeout and retries),
+        # and takes a lock the interrupted main thread may hold (a flush of its own in progress).
+        flusher = threading.Thread(target=flush, name="llmsight-sigterm-flush", daemon=True)
+        flusher.start()
+        flusher.join(FLUSH_TIMEOUT_S)
         signal.raise_signal(signum)
 
     return handle
