@@ -53,3 +53,30 @@ def test_a_trickle_waits_for_the_insert_in_flight_then_the_interval():
     reader.join(10)
     assert events[0] == "inserted", events
     assert float(events[1].split()[1]) - done_at >= 0.045  # and then it waited the interval (timer slack aside)
+
+
+def test_the_exporter_waits_after_an_insert_in_proportion_to_its_cost(collector_factory):
+    """A real collector under a trickle: the next span is read only once the last insert's cost was
+    matched nine times over (up to 5x the timeout), not after the bare timeout as before."""
+    import httpx2 as httpx
+
+    from tests.collector.otlp_bodies import chat_span_request
+
+    collector = collector_factory(batch_timeout_ms=100)  # stretched up to 500 ms
+    telemetry = collector.telemetry
+
+    def one_span() -> None:
+        answer = httpx.post(f"{collector.endpoints.http}/v1/traces", headers={"Content-Type": "application/x-protobuf"},
+                            content=chat_span_request(1).SerializeToString())  # fmt: skip
+        assert answer.status_code == 200
+        collector.wait_until_stored()
+
+    one_span()  # warm up: the first insert also prices the model
+    before = telemetry.get("llmsight_insert_seconds_total")
+    one_span()
+    insert_seconds = telemetry.get("llmsight_insert_seconds_total") - before
+    started = time.monotonic()
+    one_span()
+    waited = time.monotonic() - started
+    expected = min(max(0.1, insert_seconds * 9), STRETCH * 0.1)
+    assert waited >= 0.9 * expected, (waited, insert_seconds)
